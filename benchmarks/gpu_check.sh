@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# GPU check: the Cora GCond runs of benchmarks/graph.py on --device cuda, printing wall times.
+#
+#   bash benchmarks/gpu_check.sh DATA_ROOT [OUT_DIR]
+#
+# DATA_ROOT holds planetoid/Cora/raw (a device machine does not see ../shared: copy that folder into
+# the repository under an ignored path and pass it). Prints one JSON line per run and a summary.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DATA_ROOT=${1:?usage: gpu_check.sh DATA_ROOT [OUT_DIR]}
+OUT_DIR=${2:-${OUT:-$(mktemp -d)}}
+python -m pip install -q --no-deps -e . >/dev/null
+python -c "import torch; assert torch.cuda.is_available(), 'no CUDA device'; print('device:', torch.cuda.get_device_name(0), 'torch', torch.__version__)"
+export PYTHONUNBUFFERED=1
+for budget in 35 70 140; do
+  start=$(date +%s.%N)
+  graphdistill condense graph --dataset cora --data-root "$DATA_ROOT" --method gcond --budget "$budget" --seed 0 \
+    --out "$OUT_DIR/cora-gcond-$budget" --device cuda --quiet --overwrite
+  end=$(date +%s.%N)
+  echo "gcond cora $budget nodes on cuda: $(python -c "print(round($end - $start, 1))") s wall (process, incl. start-up)"
+  graphdistill evaluate graph --dataset cora --data-root "$DATA_ROOT" --condensed "$OUT_DIR/cora-gcond-$budget" \
+    --runs 5 --device cuda --quiet --json | tail -n 1
+done
+python - "$OUT_DIR" <<'PY'
+import json, pathlib, sys
+for meta in sorted(pathlib.Path(sys.argv[1]).glob("cora-gcond-*/meta.json")):
+    m = json.loads(meta.read_text())
+    print(f"{meta.parent.name}: condense {m['wall_s']:.1f} s, peak GPU {m['peak_device_mib']:.0f} MiB, "
+          f"peak RSS {m['peak_rss_mib']:.0f} MiB, {m['environment'].get('device_name')}")
+PY

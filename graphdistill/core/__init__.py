@@ -1,0 +1,15 @@
+"""The modality-free core: synthetic sets, matching objectives, the bilevel loop, seeding, checkpoints."""
+from graphdistill.core.checkpoint import load_checkpoint, save_checkpoint
+from graphdistill.core.errors import InputError
+from graphdistill.core.gradients import weighted_nll_gradients
+from graphdistill.core.loop import BilevelSchedule, LoopResult, MatchingProblem, run_bilevel
+from graphdistill.core.matching import batched_gradient_distance, distribution_distance, gradient_distance
+from graphdistill.core.registry import Registry
+from graphdistill.core.seed import rng_state, seed_everything, set_rng_state
+from graphdistill.core.synthetic import SyntheticSet, contiguous_class_slices, sample_per_class
+
+__all__ = [
+    "BilevelSchedule", "batched_gradient_distance", "weighted_nll_gradients", "InputError", "LoopResult", "MatchingProblem", "Registry", "SyntheticSet",
+    "contiguous_class_slices", "distribution_distance", "gradient_distance", "load_checkpoint", "rng_state",
+    "run_bilevel", "sample_per_class", "save_checkpoint", "seed_everything", "set_rng_state",
+]

@@ -1,0 +1,180 @@
+"""The bilevel loop shared by every gradient-matching method.
+
+Each outer epoch draws a fresh model; ``outer_steps`` times it updates the synthetic parameters from
+the matching loss, and between two outer updates trains the model for ``inner_steps`` on the detached
+synthetic data. ``outer_steps=1, inner_steps=0`` is one-step matching (DosCond). Parameter groups can
+alternate by epoch (GCond: structure for 10 epochs, then features for 40).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping, Protocol
+
+import torch
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from graphdistill.core.checkpoint import load_checkpoint, save_checkpoint
+from graphdistill.core.errors import InputError
+from graphdistill.core.seed import rng_state, set_rng_state
+from graphdistill.core.synthetic import SyntheticSet
+
+
+@dataclass(frozen=True)
+class BilevelSchedule:
+    """How long and in which order the loop runs.
+
+    Args:
+        epochs: outer epochs (a fresh model each).
+        outer_steps: synthetic-set updates per epoch.
+        inner_steps: model training steps between two outer updates (0: the model stays at init).
+        inner_lr: Adam learning rate of the inner model.
+        phases: cyclic ``((group, epochs), ...)``; epoch ``e`` updates the group whose window contains
+            ``e mod sum(epochs)``. Empty: every group is updated every epoch.
+        checkpoint_every: save the loop state every this many epochs (0: never).
+    """
+
+    epochs: int
+    outer_steps: int
+    inner_steps: int
+    inner_lr: float = 0.01
+    phases: tuple[tuple[str, int], ...] = ()
+    checkpoint_every: int = 0
+
+    def __post_init__(self) -> None:
+        if self.epochs < 0 or self.outer_steps < 1 or self.inner_steps < 0:
+            raise InputError(f"impossible schedule: epochs={self.epochs}, outer_steps={self.outer_steps}, "
+                             f"inner_steps={self.inner_steps}")
+        if any(length < 1 for _, length in self.phases):
+            raise InputError(f"every phase needs at least one epoch: {self.phases}")
+
+    def active_groups(self, epoch: int, groups: list[str]) -> list[str]:
+        """The parameter groups updated in ``epoch`` (a phase naming an absent group is skipped)."""
+        phases = [(name, length) for name, length in self.phases if name in groups]
+        if not phases:
+            return groups
+        position = epoch % sum(length for _, length in phases)
+        for name, length in phases:
+            if position < length:
+                return [name]
+            position -= length
+        raise AssertionError("unreachable")
+
+
+class MatchingProblem(Protocol):
+    """What a method supplies to :func:`run_bilevel`."""
+
+    def new_model(self) -> nn.Module:
+        """A freshly initialised model (drawn from the global torch generator)."""
+
+    def outer_loss(self, model: nn.Module) -> Tensor:
+        """Scalar matching loss, differentiable w.r.t. the synthetic parameters."""
+
+    def inner_data(self) -> Any:
+        """The detached synthetic batch for inner training (called under ``no_grad``)."""
+
+    def inner_loss(self, model: nn.Module, data: Any) -> Tensor:
+        """Training loss of ``model`` on ``data``."""
+
+
+@dataclass
+class LoopResult:
+    """Per-epoch mean outer loss and the epoch the run started from (non-zero after a resume)."""
+
+    losses: list[float]
+    resumed_from: int
+
+
+def _adam(params, lr: float) -> torch.optim.Optimizer:
+    # The inner model takes thousands of tiny steps per run; the fused kernel cuts their overhead ~30 %.
+    params = list(params)
+    fused = all(p.dtype in (torch.float16, torch.bfloat16, torch.float32, torch.float64) for p in params)
+    return torch.optim.Adam(params, lr=lr, fused=fused)
+
+
+def _fingerprint(fingerprint: Mapping[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(fingerprint, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def run_bilevel(problem: MatchingProblem, synthetic: SyntheticSet, optimizers: Mapping[str, torch.optim.Optimizer],
+                schedule: BilevelSchedule, *, checkpoint_path: str | os.PathLike | None = None, resume: bool = False,
+                fingerprint: Mapping[str, Any] | None = None,
+                callback: Callable[[int, float], None] | None = None, progress: bool = True) -> LoopResult:
+    """Run the bilevel loop, optionally resuming from and writing checkpoints.
+
+    Args:
+        optimizers: one optimizer per parameter group of ``synthetic`` (same keys).
+        checkpoint_path: where the full loop state (synthetic parameters and buffers, optimizer states,
+            every RNG state, epoch, losses) is written every ``schedule.checkpoint_every`` epochs.
+        resume: continue from ``checkpoint_path`` if it exists; the continuation is exact.
+        fingerprint: the settings that define the run; a checkpoint written under other settings is
+            refused instead of silently mixing two runs.
+        callback: called as ``callback(epoch, mean_outer_loss)`` after each epoch.
+    """
+    groups = synthetic.parameter_groups()
+    if set(groups) != set(optimizers):
+        raise ValueError(f"optimizers {sorted(optimizers)} do not match parameter groups {sorted(groups)}")
+    tag = _fingerprint({**(fingerprint or {}), "schedule": asdict(schedule)})
+    losses: list[float] = []
+    start = 0
+    if resume and checkpoint_path is not None and Path(checkpoint_path).is_file():
+        state = load_checkpoint(checkpoint_path)
+        if state["fingerprint"] != tag:
+            raise InputError(f"checkpoint {checkpoint_path} was written by a run with other settings; "
+                             "remove it or rerun without --resume")
+        synthetic.load_state_dict(state["synthetic"])
+        for name, optimizer in optimizers.items():
+            optimizer.load_state_dict(state["optimizers"][name])
+        set_rng_state(state["rng"])
+        start, losses = int(state["epoch"]), list(state["losses"])
+
+    names = list(groups)
+    bar = tqdm(range(start, schedule.epochs), initial=start, total=schedule.epochs, disable=not progress,
+               desc="condense", unit="epoch", dynamic_ncols=True)
+    for epoch in bar:
+        active = schedule.active_groups(epoch, names)
+        # Only the updated group needs gradients; the others stay in the graph as constants, so the
+        # update is the same as computing every gradient and stepping one optimizer.
+        for name, params in groups.items():
+            for param in params:
+                param.requires_grad_(name in active)
+        active_params = [p for name in active for p in groups[name]]
+
+        model = problem.new_model()
+        inner_optimizer = _adam(model.parameters(), schedule.inner_lr)
+        total = 0.0
+        for step in range(schedule.outer_steps):
+            loss = problem.outer_loss(model)
+            for name in active:
+                optimizers[name].zero_grad(set_to_none=True)
+            loss.backward(inputs=active_params)
+            for name in active:
+                optimizers[name].step()
+            total += loss.item()
+            if step == schedule.outer_steps - 1 or schedule.inner_steps == 0:
+                continue
+            with torch.no_grad():
+                data = problem.inner_data()
+            for _ in range(schedule.inner_steps):
+                inner_optimizer.zero_grad(set_to_none=True)
+                problem.inner_loss(model, data).backward()
+                inner_optimizer.step()
+        losses.append(total / schedule.outer_steps)
+        bar.set_postfix(loss=f"{losses[-1]:.4f}", group="+".join(active))
+        if callback is not None:
+            callback(epoch, losses[-1])
+        done = epoch + 1
+        if (checkpoint_path is not None and schedule.checkpoint_every > 0
+                and done % schedule.checkpoint_every == 0 and done < schedule.epochs):
+            save_checkpoint({"fingerprint": tag, "epoch": done, "losses": losses, "rng": rng_state(),
+                             "synthetic": synthetic.state_dict(),
+                             "optimizers": {name: opt.state_dict() for name, opt in optimizers.items()}},
+                            checkpoint_path)
+    for params in groups.values():
+        for param in params:
+            param.requires_grad_(True)
+    return LoopResult(losses=losses, resumed_from=start)

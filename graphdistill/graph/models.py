@@ -1,0 +1,128 @@
+"""GNNs for evaluation and matching, written on normalised adjacency operators.
+
+Every model maps ``(x, ops)`` to ``(n, classes)`` log-probabilities, where ``x`` is ``(n, F)`` dense or
+sparse and ``ops`` a :class:`~graphdistill.graph.propagation.GraphOperators`. The same code runs on a
+dense synthetic adjacency and on the sparse real graph. Linear layers use PyTorch's default
+initialisation, which is GCond's uniform(-1/sqrt(fan_in), 1/sqrt(fan_in)).
+"""
+from __future__ import annotations
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from graphdistill.core.registry import Registry
+from graphdistill.graph.propagation import GraphOperators, matmul, propagate
+
+ARCHITECTURES: Registry[type[nn.Module]] = Registry("architecture")
+
+
+class _Linear(nn.Linear):
+    """``nn.Linear`` that also takes a sparse input (sparse node features of the real graph)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return matmul(x, self.weight.t()) + self.bias
+
+
+class _TwoLayer(nn.Module):
+    def __init__(self, in_channels: int, hidden: int, out_channels: int, dropout: float):
+        super().__init__()
+        self.dropout = dropout
+        self.hidden = hidden
+
+    def _between(self, h: Tensor) -> Tensor:
+        return F.dropout(F.relu(h), self.dropout, self.training)
+
+
+@ARCHITECTURES.register("gcn")
+class GCN(_TwoLayer):
+    """Two-layer GCN (Kipf & Welling): ``A_hat relu(A_hat X W1) W2`` with ``A_hat`` the ``gcn`` normalisation."""
+
+    def __init__(self, in_channels: int, hidden: int, out_channels: int, dropout: float = 0.5):
+        super().__init__(in_channels, hidden, out_channels, dropout)
+        self.lin1 = _Linear(in_channels, hidden)
+        self.lin2 = nn.Linear(hidden, out_channels)
+
+    def forward(self, x: Tensor, ops: GraphOperators) -> Tensor:
+        a_hat = ops("gcn")
+        # A (X W) + b is GCond's GraphConvolution; the bias is added after propagation.
+        h = matmul(a_hat, matmul(x, self.lin1.weight.t())) + self.lin1.bias
+        h = self._between(h)
+        return F.log_softmax(matmul(a_hat, h @ self.lin2.weight.t()) + self.lin2.bias, dim=-1)
+
+
+@ARCHITECTURES.register("sgc")
+class SGC(nn.Module):
+    """SGC (Wu et al.): ``A_hat^K X W + b``, one linear layer after ``K`` parameter-free propagations."""
+
+    def __init__(self, in_channels: int, hidden: int, out_channels: int, dropout: float = 0.0, hops: int = 2):
+        super().__init__()
+        self.hops = hops
+        self.lin = _Linear(in_channels, out_channels)
+
+    def forward(self, x: Tensor, ops: GraphOperators) -> Tensor:
+        h = propagate(ops("gcn"), matmul(x, self.lin.weight.t()), self.hops)
+        return F.log_softmax(h + self.lin.bias, dim=-1)
+
+
+@ARCHITECTURES.register("appnp")
+class APPNP(_TwoLayer):
+    """APPNP (Klicpera et al.): a two-layer MLP, then ``hops`` steps of personalised PageRank (alpha 0.1)."""
+
+    def __init__(self, in_channels: int, hidden: int, out_channels: int, dropout: float = 0.5,
+                 hops: int = 10, alpha: float = 0.1):
+        super().__init__(in_channels, hidden, out_channels, dropout)
+        self.lin1 = _Linear(in_channels, hidden)
+        self.lin2 = nn.Linear(hidden, out_channels)
+        self.hops, self.alpha = hops, alpha
+
+    def forward(self, x: Tensor, ops: GraphOperators) -> Tensor:
+        h0 = self.lin2(self._between(self.lin1(x)))
+        a_hat, h = ops("gcn"), h0
+        for _ in range(self.hops):
+            h = (1 - self.alpha) * matmul(a_hat, h) + self.alpha * h0
+        return F.log_softmax(h, dim=-1)
+
+
+@ARCHITECTURES.register("cheby")
+class ChebNet(_TwoLayer):
+    """Two Chebyshev layers with K=2 (Defferrard et al.): ``X W0 + L~ X W1``, ``L~ = -D^-1/2 A D^-1/2``
+    (the scaled Laplacian with lambda_max = 2)."""
+
+    def __init__(self, in_channels: int, hidden: int, out_channels: int, dropout: float = 0.5):
+        super().__init__(in_channels, hidden, out_channels, dropout)
+        self.root1, self.hop1 = _Linear(in_channels, hidden), _Linear(in_channels, hidden)
+        self.root2, self.hop2 = nn.Linear(hidden, out_channels), nn.Linear(hidden, out_channels, bias=False)
+
+    def forward(self, x: Tensor, ops: GraphOperators) -> Tensor:
+        laplacian = ops("sym")
+        h = self.root1(x) - matmul(laplacian, matmul(x, self.hop1.weight.t()))
+        h = self._between(h)
+        return F.log_softmax(self.root2(h) - matmul(laplacian, self.hop2(h)), dim=-1)
+
+
+@ARCHITECTURES.register("sage")
+class GraphSAGE(_TwoLayer):
+    """Two GraphSAGE layers with (weighted) mean aggregation: ``X W_root + (D^-1 A X) W_neigh``."""
+
+    def __init__(self, in_channels: int, hidden: int, out_channels: int, dropout: float = 0.5):
+        super().__init__(in_channels, hidden, out_channels, dropout)
+        self.root1, self.neigh1 = _Linear(in_channels, hidden), _Linear(in_channels, hidden)
+        self.root2, self.neigh2 = nn.Linear(hidden, out_channels), nn.Linear(hidden, out_channels, bias=False)
+
+    def forward(self, x: Tensor, ops: GraphOperators) -> Tensor:
+        mean = ops("row")
+        h = self._between(self.root1(x) + matmul(mean, matmul(x, self.neigh1.weight.t())))
+        return F.log_softmax(self.root2(h) + matmul(mean, self.neigh2(h)), dim=-1)
+
+
+@ARCHITECTURES.register("mlp")
+class MLP(_TwoLayer):
+    """Two-layer perceptron that ignores the graph."""
+
+    def __init__(self, in_channels: int, hidden: int, out_channels: int, dropout: float = 0.5):
+        super().__init__(in_channels, hidden, out_channels, dropout)
+        self.lin1 = _Linear(in_channels, hidden)
+        self.lin2 = nn.Linear(hidden, out_channels)
+
+    def forward(self, x: Tensor, ops: GraphOperators) -> Tensor:
+        return F.log_softmax(self.lin2(self._between(self.lin1(x))), dim=-1)

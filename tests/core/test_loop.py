@@ -1,0 +1,92 @@
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from graphdistill.core import BilevelSchedule, InputError, SyntheticSet, run_bilevel, seed_everything
+
+
+def test_phases_alternate_structure_then_features():
+    schedule = BilevelSchedule(epochs=100, outer_steps=1, inner_steps=0, phases=(("structure", 10), ("features", 40)))
+    groups = ["features", "structure"]
+    assert [schedule.active_groups(e, groups) for e in (0, 9, 10, 49, 50, 59, 60)] == [
+        ["structure"], ["structure"], ["features"], ["features"], ["structure"], ["structure"], ["features"]]
+    assert schedule.active_groups(3, ["features"]) == ["features"]  # absent group: phase skipped
+
+
+def test_impossible_schedule_is_an_input_error():
+    with pytest.raises(InputError):
+        BilevelSchedule(epochs=10, outer_steps=0, inner_steps=1)
+
+
+class _Points(SyntheticSet):
+    def __init__(self):
+        super().__init__(torch.tensor([0, 0, 1, 1]))
+        self.x = nn.Parameter(torch.randn(4, 2))
+        self.scale = nn.Parameter(torch.ones(()))
+
+    def parameter_groups(self):
+        return {"x": [self.x], "scale": [self.scale]}
+
+    def materialize(self):
+        return self.x * self.scale
+
+
+class _ToyProblem:
+    """Match the synthetic points' class means to fixed targets through a fresh linear model."""
+
+    def __init__(self, synthetic):
+        self.synthetic = synthetic
+        self.targets = torch.tensor([[2.0, 0.0], [0.0, -2.0]])
+
+    def new_model(self):
+        return nn.Linear(2, 2)
+
+    def outer_loss(self, model):
+        x = self.synthetic.materialize()
+        means = torch.stack([x[:2].mean(0), x[2:].mean(0)])
+        return ((model(means) - model(self.targets)) ** 2).sum() + ((means - self.targets) ** 2).sum()
+
+    def inner_data(self):
+        return self.synthetic.materialize()
+
+    def inner_loss(self, model, data):
+        return F.cross_entropy(model(data), self.synthetic.labels)
+
+
+def _run(epochs, path=None, resume=False, every=0):
+    seed_everything(0)
+    synthetic = _Points()
+    optimizers = {"x": torch.optim.Adam([synthetic.x], lr=0.05), "scale": torch.optim.Adam([synthetic.scale], lr=0.01)}
+    schedule = BilevelSchedule(epochs=epochs, outer_steps=3, inner_steps=2, phases=(("x", 3), ("scale", 1)),
+                               checkpoint_every=every)
+    result = run_bilevel(_ToyProblem(synthetic), synthetic, optimizers, schedule, checkpoint_path=path,
+                         resume=resume, fingerprint={"toy": 1}, progress=False)
+    return synthetic, result
+
+
+def test_loop_reduces_the_matching_loss():
+    _, result = _run(40)
+    assert result.losses[-1] < 0.2 * result.losses[0]
+
+
+def test_resume_continues_exactly(tmp_path):
+    full, _ = _run(12)
+    path = tmp_path / "ckpt.pt"
+    _run(12, path, every=5)  # leaves the state after epoch 10 behind
+    assert torch.load(path, weights_only=True)["epoch"] == 10
+    resumed, result = _run(12, path, resume=True, every=5)
+    assert result.resumed_from == 10
+    torch.testing.assert_close(resumed.x, full.x, rtol=0, atol=0)
+    torch.testing.assert_close(resumed.scale, full.scale, rtol=0, atol=0)
+
+
+def test_resume_refuses_a_checkpoint_of_other_settings(tmp_path):
+    path = tmp_path / "ckpt.pt"
+    _run(6, path, every=5)
+    seed_everything(0)
+    synthetic = _Points()
+    optimizers = {"x": torch.optim.Adam([synthetic.x]), "scale": torch.optim.Adam([synthetic.scale])}
+    with pytest.raises(InputError, match="other settings"):
+        run_bilevel(_ToyProblem(synthetic), synthetic, optimizers, BilevelSchedule(6, 2, 1), checkpoint_path=path,
+                    resume=True, fingerprint={"toy": 2}, progress=False)
