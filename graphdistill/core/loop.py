@@ -36,6 +36,8 @@ class BilevelSchedule:
         phases: cyclic ``((group, epochs), ...)``; epoch ``e`` updates the group whose window contains
             ``e mod sum(epochs)``. Empty: every group is updated every epoch.
         checkpoint_every: save the loop state every this many epochs (0: never).
+        select_every: every this many epochs score the synthetic set with the ``select`` callback of
+            :func:`run_bilevel` and, at the end, restore the best-scoring state (0: keep the last).
     """
 
     epochs: int
@@ -44,6 +46,7 @@ class BilevelSchedule:
     inner_lr: float = 0.01
     phases: tuple[tuple[str, int], ...] = ()
     checkpoint_every: int = 0
+    select_every: int = 0
 
     def __post_init__(self) -> None:
         if self.epochs < 0 or self.outer_steps < 1 or self.inner_steps < 0:
@@ -83,10 +86,13 @@ class MatchingProblem(Protocol):
 
 @dataclass
 class LoopResult:
-    """Per-epoch mean outer loss and the epoch the run started from (non-zero after a resume)."""
+    """Per-epoch mean outer loss, the epoch the run started from (non-zero after a resume) and, with
+    selection, every ``(epoch, score)`` and the epoch whose state was kept."""
 
     losses: list[float]
     resumed_from: int
+    scores: list[tuple[int, float]]
+    selected_epoch: int | None
 
 
 def _adam(params, lr: float) -> torch.optim.Optimizer:
@@ -102,7 +108,7 @@ def _fingerprint(fingerprint: Mapping[str, Any]) -> str:
 
 def run_bilevel(problem: MatchingProblem, synthetic: SyntheticSet, optimizers: Mapping[str, torch.optim.Optimizer],
                 schedule: BilevelSchedule, *, checkpoint_path: str | os.PathLike | None = None, resume: bool = False,
-                fingerprint: Mapping[str, Any] | None = None,
+                fingerprint: Mapping[str, Any] | None = None, select: Callable[[], float] | None = None,
                 callback: Callable[[int, float], None] | None = None, progress: bool = True) -> LoopResult:
     """Run the bilevel loop, optionally resuming from and writing checkpoints.
 
@@ -113,13 +119,20 @@ def run_bilevel(problem: MatchingProblem, synthetic: SyntheticSet, optimizers: M
         resume: continue from ``checkpoint_path`` if it exists; the continuation is exact.
         fingerprint: the settings that define the run; a checkpoint written under other settings is
             refused instead of silently mixing two runs.
+        select: scores the current synthetic set (higher is better, e.g. validation accuracy of a model
+            trained on it); called every ``schedule.select_every`` epochs and after the last one. Every
+            RNG state is restored after it, so selection never changes the trajectory.
         callback: called as ``callback(epoch, mean_outer_loss)`` after each epoch.
     """
     groups = synthetic.parameter_groups()
     if set(groups) != set(optimizers):
         raise ValueError(f"optimizers {sorted(optimizers)} do not match parameter groups {sorted(groups)}")
     tag = _fingerprint({**(fingerprint or {}), "schedule": asdict(schedule)})
+    if schedule.select_every and select is None:
+        raise ValueError("select_every needs a select callback")
     losses: list[float] = []
+    scores: list[tuple[int, float]] = []
+    best: dict[str, Any] = {}
     start = 0
     if resume and checkpoint_path is not None and Path(checkpoint_path).is_file():
         state = load_checkpoint(checkpoint_path)
@@ -131,6 +144,8 @@ def run_bilevel(problem: MatchingProblem, synthetic: SyntheticSet, optimizers: M
             optimizer.load_state_dict(state["optimizers"][name])
         set_rng_state(state["rng"])
         start, losses = int(state["epoch"]), list(state["losses"])
+        scores = [(int(e), float(v)) for e, v in state["scores"]]
+        best = state["best"]
 
     names = list(groups)
     bar = tqdm(range(start, schedule.epochs), initial=start, total=schedule.epochs, disable=not progress,
@@ -168,13 +183,23 @@ def run_bilevel(problem: MatchingProblem, synthetic: SyntheticSet, optimizers: M
         if callback is not None:
             callback(epoch, losses[-1])
         done = epoch + 1
+        if schedule.select_every and (done % schedule.select_every == 0 or done == schedule.epochs):
+            saved = rng_state()
+            score = float(select())
+            set_rng_state(saved)
+            scores.append((done, score))
+            if not best or score > best["score"]:
+                best = {"score": score, "epoch": done,
+                        "state": {k: v.detach().clone() for k, v in synthetic.state_dict().items()}}
         if (checkpoint_path is not None and schedule.checkpoint_every > 0
                 and done % schedule.checkpoint_every == 0 and done < schedule.epochs):
             save_checkpoint({"fingerprint": tag, "epoch": done, "losses": losses, "rng": rng_state(),
-                             "synthetic": synthetic.state_dict(),
+                             "scores": scores, "best": best, "synthetic": synthetic.state_dict(),
                              "optimizers": {name: opt.state_dict() for name, opt in optimizers.items()}},
                             checkpoint_path)
     for params in groups.values():
         for param in params:
             param.requires_grad_(True)
-    return LoopResult(losses=losses, resumed_from=start)
+    if best:
+        synthetic.load_state_dict(best["state"])
+    return LoopResult(losses=losses, resumed_from=start, scores=scores, selected_epoch=best.get("epoch"))

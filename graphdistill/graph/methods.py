@@ -22,7 +22,7 @@ from graphdistill.core.seed import seed_everything
 from graphdistill.core.synthetic import sample_per_class
 from graphdistill.graph.budget import Budget, allocate_labels, labels_from_allocation
 from graphdistill.graph.data import NodeGraph
-from graphdistill.graph.evaluate import EvalConfig, RealGraphView, fit_with_validation
+from graphdistill.graph.evaluate import EvalConfig, RealGraphView, evaluate_condensed, fit_with_validation
 from graphdistill.graph.models import GCN
 from graphdistill.graph.propagation import GraphOperators, normalize_adjacency, propagate
 from graphdistill.graph.synthetic import SyntheticGraph
@@ -37,6 +37,7 @@ class RunOptions:
     checkpoint_path: str | os.PathLike | None = None
     resume: bool = False
     progress: bool = True
+    callback: Callable[[int, float, SyntheticGraph], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -62,8 +63,12 @@ class GradientMatchingConfig:
         distance: ``ours|mse|cos`` (see :func:`graphdistill.core.gradient_distance`).
         matching_model: ``sgc`` (one linear layer after ``hops`` propagations) or ``gcn`` (2 layers, ``hidden``).
         structure: learn a structure generator; ``False`` (GCond-X) condenses to a graph without edges.
-        structure_epochs, feature_epochs: the alternation (10 epochs of structure updates, then 40 of features).
+        structure_epochs, feature_epochs: the alternation (10 epochs of structure updates, then 40 of features);
+            ``structure_epochs=0`` updates both groups at every step (DosCond).
         pge_hidden, pge_layers: structure generator size.
+        select_every: every this many epochs (and at the end) train one GCN on the synthetic graph and
+            score it on the real validation nodes; the best-scoring state is returned (0: the last one).
+            Test nodes are never looked at.
         checkpoint_every: epochs between checkpoints (used with ``--out``; enables ``--resume``).
     """
 
@@ -82,6 +87,7 @@ class GradientMatchingConfig:
     feature_epochs: int = 40
     pge_hidden: int = 128
     pge_layers: int = 3
+    select_every: int = 0
     checkpoint_every: int = 10
 
     def __post_init__(self) -> None:
@@ -174,19 +180,32 @@ def condense_gradient_matching(graph: NodeGraph, budget: Budget, config: Gradien
     phases: tuple[tuple[str, int], ...] = ()
     if config.structure:
         optimizers["structure"] = torch.optim.Adam(synthetic.structure.parameters(), lr=config.lr_adj)
-        phases = (("structure", config.structure_epochs), ("features", config.feature_epochs))
+        if config.structure_epochs > 0:
+            phases = (("structure", config.structure_epochs), ("features", config.feature_epochs))
     schedule = BilevelSchedule(config.epochs, config.outer_steps, config.inner_steps, config.inner_lr, phases,
-                               config.checkpoint_every)
+                               config.checkpoint_every, config.select_every)
     problem = GraphGradientMatching(graph, synthetic, allocation, config)
+    callback = None if run.callback is None else (lambda epoch, loss: run.callback(epoch, loss, synthetic))
+    select = None
+    if config.select_every:
+        real = RealGraphView(graph)
+
+        def select() -> float:
+            with torch.no_grad():
+                x, adj, y = synthetic.export()
+            return evaluate_condensed(graph, x, adj, y, EvalConfig(runs=1, seed=run.seed), real=real)["val_acc_mean"]
+
     result = run_bilevel(problem, synthetic, optimizers, schedule, checkpoint_path=run.checkpoint_path,
-                         resume=run.resume, progress=run.progress,
+                         resume=run.resume, progress=run.progress, callback=callback, select=select,
                          fingerprint={"dataset": graph.name, "nodes": budget.nodes, "seed": run.seed,
                                       "config": repr(config), "device": str(run.device)})
-    x, adj, y = synthetic.export()
+    with torch.no_grad():
+        x, adj, y = synthetic.export()
     return Condensed(x.cpu(), adj.cpu(), y.cpu(), {
         "allocation": {str(c): n for c, n in allocation.items()},
         "final_matching_loss": result.losses[-1] if result.losses else None,
-        "resumed_from_epoch": result.resumed_from})
+        "resumed_from_epoch": result.resumed_from,
+        "selection": {"scores": result.scores, "selected_epoch": result.selected_epoch} if result.scores else None})
 
 
 @dataclass(frozen=True)

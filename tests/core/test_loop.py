@@ -54,14 +54,14 @@ class _ToyProblem:
         return F.cross_entropy(model(data), self.synthetic.labels)
 
 
-def _run(epochs, path=None, resume=False, every=0):
+def _run(epochs, path=None, resume=False, every=0, select_every=0, select=None):
     seed_everything(0)
     synthetic = _Points()
     optimizers = {"x": torch.optim.Adam([synthetic.x], lr=0.05), "scale": torch.optim.Adam([synthetic.scale], lr=0.01)}
     schedule = BilevelSchedule(epochs=epochs, outer_steps=3, inner_steps=2, phases=(("x", 3), ("scale", 1)),
-                               checkpoint_every=every)
+                               checkpoint_every=every, select_every=select_every)
     result = run_bilevel(_ToyProblem(synthetic), synthetic, optimizers, schedule, checkpoint_path=path,
-                         resume=resume, fingerprint={"toy": 1}, progress=False)
+                         resume=resume, fingerprint={"toy": 1}, select=select, progress=False)
     return synthetic, result
 
 
@@ -90,3 +90,18 @@ def test_resume_refuses_a_checkpoint_of_other_settings(tmp_path):
     with pytest.raises(InputError, match="other settings"):
         run_bilevel(_ToyProblem(synthetic), synthetic, optimizers, BilevelSchedule(6, 2, 1), checkpoint_path=path,
                     resume=True, fingerprint={"toy": 2}, progress=False)
+
+
+def test_selection_keeps_the_best_scoring_state_without_changing_the_trajectory():
+    scores = iter([0.1, 0.9, 0.3, 0.5])
+
+    def select():
+        torch.rand(5)  # consumes randomness; the loop must restore the generators
+        return next(scores)
+
+    chosen, result = _run(8, select_every=2, select=select)
+    at_epoch_4, _ = _run(4)
+    plain, plain_result = _run(8)
+    assert result.scores == [(2, 0.1), (4, 0.9), (6, 0.3), (8, 0.5)] and result.selected_epoch == 4
+    torch.testing.assert_close(chosen.x, at_epoch_4.x, rtol=0, atol=0)
+    assert result.losses == plain_result.losses

@@ -124,3 +124,15 @@ def test_sigkill_then_resume_gives_the_uninterrupted_result(tmp_path, data_root)
     want = torch.load(reference / "graph.pt", weights_only=True)
     for key in ("x", "adj", "y"):
         assert torch.equal(got[key], want[key]), key
+
+
+def test_periodic_evaluation_is_recorded_and_does_not_change_the_result(tmp_path, data_root):
+    common = ["condense", "graph", "--data-root", str(data_root), "--dataset", "cora", "--budget", "14",
+              "--seed", "2", "--quiet", *SHORT]
+    assert main([*common, "--out", str(tmp_path / "plain")]) == 0
+    assert main([*common, "--out", str(tmp_path / "watched"), "--eval-every", "2"]) == 0
+    history = json.loads((tmp_path / "watched" / "meta.json").read_text())["eval_history"]
+    assert [h["epoch"] for h in history] == [2, 4] and all(0 < h["test_acc"] < 1 for h in history)
+    plain = torch.load(tmp_path / "plain" / "graph.pt", weights_only=True)
+    watched = torch.load(tmp_path / "watched" / "graph.pt", weights_only=True)
+    assert torch.equal(plain["x"], watched["x"]) and torch.equal(plain["adj"], watched["adj"])
