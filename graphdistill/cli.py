@@ -105,9 +105,14 @@ def _condense_graph(args: argparse.Namespace) -> dict[str, Any]:
     partial = out.with_name(out.name + ".partial")
     partial.mkdir(parents=True, exist_ok=True)
     history: list[dict[str, Any]] = []
-    result = method.condense(graph, budget, config, RunOptions(
-        seed=args.seed, device=device, checkpoint_path=partial / "checkpoint.pt", resume=args.resume,
-        progress=not args.quiet, callback=_periodic_evaluation(graph, args.eval_every, history)))
+    try:
+        result = method.condense(graph, budget, config, RunOptions(
+            seed=args.seed, device=device, checkpoint_path=partial / "checkpoint.pt", resume=args.resume,
+            progress=not args.quiet, callback=_periodic_evaluation(graph, args.eval_every, history)))
+    except BaseException:
+        if not any(partial.iterdir()):  # keep a checkpoint for --resume, drop an empty folder
+            partial.rmdir()
+        raise
     meta = {
         "dataset": dataset, "method": args.method, "budget": budget.as_dict(), "seed": args.seed,
         "config": dataclasses.asdict(config), "num_nodes": int(result.x.shape[0]),

@@ -1,7 +1,9 @@
-"""The modality-free core: synthetic sets, matching objectives, the bilevel loop, seeding, checkpoints."""
+"""The modality-free core: synthetic sets, matching objectives, per-class gradients, the bilevel loop,
+infinite-width kernels and KRR, seeding, checkpoints, configs."""
 from graphdistill.core.checkpoint import load_checkpoint, save_checkpoint
 from graphdistill.core.errors import InputError
 from graphdistill.core.gradients import weighted_nll_gradients
+from graphdistill.core.kernels import krr_fit, krr_predict, relu_kernels
 from graphdistill.core.loop import BilevelSchedule, LoopResult, MatchingProblem, run_bilevel
 from graphdistill.core.matching import batched_gradient_distance, distribution_distance, gradient_distance
 from graphdistill.core.registry import Registry
@@ -11,5 +13,5 @@ from graphdistill.core.synthetic import SyntheticSet, contiguous_class_slices, s
 __all__ = [
     "BilevelSchedule", "batched_gradient_distance", "weighted_nll_gradients", "InputError", "LoopResult", "MatchingProblem", "Registry", "SyntheticSet",
     "contiguous_class_slices", "distribution_distance", "gradient_distance", "load_checkpoint", "rng_state",
-    "run_bilevel", "sample_per_class", "save_checkpoint", "seed_everything", "set_rng_state",
+    "krr_fit", "krr_predict", "relu_kernels", "run_bilevel", "sample_per_class", "save_checkpoint", "seed_everything", "set_rng_state",
 ]

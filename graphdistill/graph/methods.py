@@ -69,6 +69,8 @@ class GradientMatchingConfig:
         select_every: every this many epochs (and at the end) train one GCN on the synthetic graph and
             score it on the real validation nodes; the best-scoring state is returned (0: the last one).
             Test nodes are never looked at.
+        select_runs: GCN runs averaged for each selection score (evaluations of graphs without edges
+            vary by several points from run to run).
         checkpoint_every: epochs between checkpoints (used with ``--out``; enables ``--resume``).
     """
 
@@ -88,6 +90,7 @@ class GradientMatchingConfig:
     pge_hidden: int = 128
     pge_layers: int = 3
     select_every: int = 0
+    select_runs: int = 1
     checkpoint_every: int = 10
 
     def __post_init__(self) -> None:
@@ -193,7 +196,8 @@ def condense_gradient_matching(graph: NodeGraph, budget: Budget, config: Gradien
         def select() -> float:
             with torch.no_grad():
                 x, adj, y = synthetic.export()
-            return evaluate_condensed(graph, x, adj, y, EvalConfig(runs=1, seed=run.seed), real=real)["val_acc_mean"]
+            return evaluate_condensed(graph, x, adj, y, EvalConfig(runs=config.select_runs, seed=run.seed),
+                                      real=real)["val_acc_mean"]
 
     result = run_bilevel(problem, synthetic, optimizers, schedule, checkpoint_path=run.checkpoint_path,
                          resume=run.resume, progress=run.progress, callback=callback, select=select,

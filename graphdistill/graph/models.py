@@ -24,10 +24,9 @@ class _Linear(nn.Linear):
 
 
 class _TwoLayer(nn.Module):
-    def __init__(self, in_channels: int, hidden: int, out_channels: int, dropout: float):
+    def __init__(self, dropout: float):
         super().__init__()
         self.dropout = dropout
-        self.hidden = hidden
 
     def _between(self, h: Tensor) -> Tensor:
         return F.dropout(F.relu(h), self.dropout, self.training)
@@ -38,7 +37,7 @@ class GCN(_TwoLayer):
     """Two-layer GCN (Kipf & Welling): ``A_hat relu(A_hat X W1) W2`` with ``A_hat`` the ``gcn`` normalisation."""
 
     def __init__(self, in_channels: int, hidden: int, out_channels: int, dropout: float = 0.5):
-        super().__init__(in_channels, hidden, out_channels, dropout)
+        super().__init__(dropout)
         self.lin1 = _Linear(in_channels, hidden)
         self.lin2 = nn.Linear(hidden, out_channels)
 
@@ -70,7 +69,7 @@ class APPNP(_TwoLayer):
 
     def __init__(self, in_channels: int, hidden: int, out_channels: int, dropout: float = 0.5,
                  hops: int = 10, alpha: float = 0.1):
-        super().__init__(in_channels, hidden, out_channels, dropout)
+        super().__init__(dropout)
         self.lin1 = _Linear(in_channels, hidden)
         self.lin2 = nn.Linear(hidden, out_channels)
         self.hops, self.alpha = hops, alpha
@@ -89,7 +88,7 @@ class ChebNet(_TwoLayer):
     (the scaled Laplacian with lambda_max = 2)."""
 
     def __init__(self, in_channels: int, hidden: int, out_channels: int, dropout: float = 0.5):
-        super().__init__(in_channels, hidden, out_channels, dropout)
+        super().__init__(dropout)
         self.root1, self.hop1 = _Linear(in_channels, hidden), _Linear(in_channels, hidden)
         self.root2, self.hop2 = nn.Linear(hidden, out_channels), nn.Linear(hidden, out_channels, bias=False)
 
@@ -105,7 +104,7 @@ class GraphSAGE(_TwoLayer):
     """Two GraphSAGE layers with (weighted) mean aggregation: ``X W_root + (D^-1 A X) W_neigh``."""
 
     def __init__(self, in_channels: int, hidden: int, out_channels: int, dropout: float = 0.5):
-        super().__init__(in_channels, hidden, out_channels, dropout)
+        super().__init__(dropout)
         self.root1, self.neigh1 = _Linear(in_channels, hidden), _Linear(in_channels, hidden)
         self.root2, self.neigh2 = nn.Linear(hidden, out_channels), nn.Linear(hidden, out_channels, bias=False)
 
@@ -120,7 +119,7 @@ class MLP(_TwoLayer):
     """Two-layer perceptron that ignores the graph."""
 
     def __init__(self, in_channels: int, hidden: int, out_channels: int, dropout: float = 0.5):
-        super().__init__(in_channels, hidden, out_channels, dropout)
+        super().__init__(dropout)
         self.lin1 = _Linear(in_channels, hidden)
         self.lin2 = nn.Linear(hidden, out_channels)
 

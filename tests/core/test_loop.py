@@ -105,3 +105,18 @@ def test_selection_keeps_the_best_scoring_state_without_changing_the_trajectory(
     assert result.scores == [(2, 0.1), (4, 0.9), (6, 0.3), (8, 0.5)] and result.selected_epoch == 4
     torch.testing.assert_close(chosen.x, at_epoch_4.x, rtol=0, atol=0)
     assert result.losses == plain_result.losses
+
+
+def test_selection_survives_a_resume(tmp_path):
+    def scorer():
+        values = iter([0.2, 0.8, 0.1, 0.4, 0.3, 0.6])
+        return lambda: next(values)
+
+    full, full_result = _run(12, select_every=2, select=scorer())
+    path = tmp_path / "ckpt.pt"
+    _run(12, path, every=5, select_every=2, select=scorer())  # state after epoch 10 is left behind
+    remaining = iter([0.6])  # only the epoch-12 score is asked for after the resume
+    resumed, result = _run(12, path, resume=True, every=5, select_every=2, select=lambda: next(remaining))
+    assert result.selected_epoch == full_result.selected_epoch == 4
+    assert result.scores == full_result.scores
+    torch.testing.assert_close(resumed.x, full.x, rtol=0, atol=0)
