@@ -76,6 +76,7 @@ def main() -> None:
         started = time.perf_counter()
         result = _run_json(_cli("evaluate", "graph", *common, "--whole", "--runs", str(args.eval_runs), "--json"))
         result["wall_s"] = time.perf_counter() - started
+        result["command"] = results["command"]
         results["runs"]["whole"] = result
         save()
         print(f"whole: {100 * result['test_acc_mean']:.2f}", flush=True)
@@ -99,7 +100,7 @@ def main() -> None:
                     "test_acc_mean": score["test_acc_mean"], "test_acc_std": score["test_acc_std"],
                     "condense_wall_s": meta["wall_s"], "peak_rss_mib": meta["peak_rss_mib"],
                     "peak_device_mib": meta["peak_device_mib"], "edges": meta["num_edges"],
-                    "config": meta["config"], "eval_wall_s": score["wall_s"]}
+                    "config": meta["config"], "eval_wall_s": score["wall_s"], "command": results["command"]}
                 save()
                 print(f"{key}: {100 * score['test_acc_mean']:.2f} +- {100 * score['test_acc_std']:.2f} "
                       f"({meta['wall_s']:.0f} s, {meta['peak_rss_mib']:.0f} MiB)", flush=True)
@@ -113,9 +114,11 @@ def render(results: dict) -> str:
         if key != "whole":
             groups.setdefault((run["method"], run["budget"]), []).append(run)
     machine = results["machine"]
+    commands = sorted({run.get("command", results["command"]) for run in results["runs"].values()})
     lines = [
         f"# Graph condensation on Cora ({results.get('updated', '')})", "",
-        f"Command: `{results['command']}`", "",
+        "Commands (each entry of the JSON file names the one that made it):", "",
+        *[f"- `{command}`" for command in commands], "",
         f"Machine: {machine['processor']}, {machine['cpu_count']} CPUs ({machine['torch_threads']} torch threads), "
         f"{machine['platform']}, device {machine.get('device')} {machine.get('device_name', '')}; "
         f"torch {machine['torch']}, torch_geometric {machine.get('torch_geometric')}, graphdistill {machine['graphdistill']}.",
