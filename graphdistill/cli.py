@@ -134,7 +134,6 @@ def _periodic_evaluation(graph, every: int, history: list[dict[str, Any]]):
     import torch
     from tqdm.auto import tqdm
 
-    from graphdistill.core.seed import rng_state, set_rng_state
     from graphdistill.graph.evaluate import EvalConfig, RealGraphView, evaluate_condensed
 
     real = RealGraphView(graph.to("cpu"))
@@ -142,11 +141,9 @@ def _periodic_evaluation(graph, every: int, history: list[dict[str, Any]]):
     def callback(epoch: int, loss: float, synthetic) -> None:
         if (epoch + 1) % every:
             return
-        state = rng_state()  # evaluation reseeds; the condensation must continue as if it had not run
         with torch.no_grad():
             x, adj, y = synthetic.export()
         score = evaluate_condensed(real.graph, x.cpu(), adj.cpu(), y.cpu(), EvalConfig(runs=1), real=real)
-        set_rng_state(state)
         history.append({"epoch": epoch + 1, "matching_loss": loss, "test_acc": score["test_acc_mean"],
                         "val_acc": score["val_acc_mean"]})
         tqdm.write(f"epoch {epoch + 1}: matching loss {loss:.4f}, val {100 * score['val_acc_mean']:.1f}, "

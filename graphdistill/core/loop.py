@@ -122,7 +122,8 @@ def run_bilevel(problem: MatchingProblem, synthetic: SyntheticSet, optimizers: M
         select: scores the current synthetic set (higher is better, e.g. validation accuracy of a model
             trained on it); called every ``schedule.select_every`` epochs and after the last one. Every
             RNG state is restored after it, so selection never changes the trajectory.
-        callback: called as ``callback(epoch, mean_outer_loss)`` after each epoch.
+        callback: called as ``callback(epoch, mean_outer_loss)`` after each epoch (RNG states restored
+            after it, like ``select``).
     """
     groups = synthetic.parameter_groups()
     if set(groups) != set(optimizers):
@@ -181,7 +182,9 @@ def run_bilevel(problem: MatchingProblem, synthetic: SyntheticSet, optimizers: M
         losses.append(total / schedule.outer_steps)
         bar.set_postfix(loss=f"{losses[-1]:.4f}", group="+".join(active))
         if callback is not None:
+            saved = rng_state()
             callback(epoch, losses[-1])
+            set_rng_state(saved)
         done = epoch + 1
         if schedule.select_every and (done % schedule.select_every == 0 or done == schedule.epochs):
             saved = rng_state()
