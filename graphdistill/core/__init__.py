@@ -11,7 +11,8 @@ from graphdistill.core.seed import rng_state, seed_everything, set_rng_state
 from graphdistill.core.synthetic import SyntheticSet, contiguous_class_slices, sample_per_class
 
 __all__ = [
-    "BilevelSchedule", "batched_gradient_distance", "weighted_nll_gradients", "InputError", "LoopResult", "MatchingProblem", "Registry", "SyntheticSet",
-    "contiguous_class_slices", "distribution_distance", "gradient_distance", "load_checkpoint", "rng_state",
-    "krr_fit", "krr_predict", "relu_kernels", "run_bilevel", "sample_per_class", "save_checkpoint", "seed_everything", "set_rng_state",
+    "batched_gradient_distance", "BilevelSchedule", "contiguous_class_slices", "distribution_distance",
+    "gradient_distance", "InputError", "krr_fit", "krr_predict", "load_checkpoint", "LoopResult",
+    "MatchingProblem", "Registry", "relu_kernels", "rng_state", "run_bilevel", "sample_per_class",
+    "save_checkpoint", "seed_everything", "set_rng_state", "SyntheticSet", "weighted_nll_gradients",
 ]
