@@ -1,7 +1,8 @@
-"""``graphdistill {condense,evaluate} graph ...``: one command, argparse subcommands, TOML configs."""
+"""``graphdistill {condense,evaluate} {graph,recsys} ...``: one command, argparse subcommands, TOML configs."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import shutil
@@ -11,7 +12,7 @@ import warnings
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 from graphdistill import __version__
 from graphdistill.core.config import build_config, parse_overrides, read_toml
@@ -37,6 +38,26 @@ def _graph_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
+def _run_flags(parser: argparse.ArgumentParser, output: str) -> None:
+    """Flags every ``condense`` subcommand shares."""
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", required=True, help=f"output directory ({output})")
+    parser.add_argument("--resume", action="store_true", help="continue from <out>.partial/checkpoint.pt")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    parser.add_argument("--config", help="TOML file with settings (top level, [default] or [<dataset>])")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one setting")
+
+
+def _recsys_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dataset", required=True,
+                        help="folder name under <data root>/recsys (RecBole atomic files); ml-100k without such a "
+                             "folder is the copy shipped with RecBole, split by Distill-CF's rule")
+    parser.add_argument("--data-root", help="folder holding recsys/<name>/ (default: $GRAPHDISTILL_DATA)")
+    parser.add_argument("--min-rating", type=float, help="keep only interactions rated at least this")
+    parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda:0 (default: cpu)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="graphdistill", description=__doc__)
     parser.add_argument("--version", action="version", version=f"graphdistill {__version__}")
@@ -52,14 +73,20 @@ def build_parser() -> argparse.ArgumentParser:
     size.add_argument("--ratio", type=float, help="synthetic nodes as a fraction of --ratio-of")
     graph.add_argument("--ratio-of", default="labelled", choices=("labelled", "train", "graph"),
                        help="basis of --ratio (default: labelled training nodes, GCond's r)")
-    graph.add_argument("--seed", type=int, default=0)
-    graph.add_argument("--out", required=True, help="output directory (graph.pt + meta.json)")
-    graph.add_argument("--resume", action="store_true", help="continue from <out>.partial/checkpoint.pt")
-    graph.add_argument("--overwrite", action="store_true", help="replace an existing --out")
-    graph.add_argument("--config", help="TOML file with settings (top level, [default] or [<dataset>])")
-    graph.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one setting")
+    _run_flags(graph, "graph.pt + meta.json")
     graph.add_argument("--eval-every", type=int, default=0, metavar="N",
                        help="score the synthetic graph (1 GCN run) every N epochs; recorded in meta.json")
+
+    recsys = condense_modality.add_parser("recsys", help="compress a user-item interaction log into synthetic users")
+    _recsys_common(recsys)
+    recsys.add_argument("--method", default="distill-cf", help="distill-cf, random or head")
+    recsys.add_argument("--users", type=int, required=True, help="number of synthetic users (the budget)")
+    _run_flags(recsys, "<dataset>.inter + distilled.npz + meta.json")
+    recsys.add_argument("--keep-fraction", type=float, default=None, metavar="F",
+                        help="sparse output: store only the largest values, F x the training interactions")
+    recsys.add_argument("--binarize", choices=("top-k", "threshold"),
+                        help="store a 0/1 log: each user's round(row sum) top items, or values >= --threshold")
+    recsys.add_argument("--threshold", type=float, default=0.5, help="cut-off of --binarize threshold")
 
     evaluate = commands.add_parser("evaluate", help="train models on a condensed dataset and test them")
     evaluate_modality = evaluate.add_subparsers(dest="modality", required=True)
@@ -77,13 +104,51 @@ def build_parser() -> argparse.ArgumentParser:
     graph.add_argument("--dropout", type=float, default=0.5)
     graph.add_argument("--seed", type=int, default=0)
     graph.add_argument("--json", action="store_true", help="print one JSON object on the last line")
+
+    recsys = evaluate_modality.add_parser("recsys", help="Distill-CF's protocol on the dataset's test split")
+    _recsys_common(recsys)
+    recsys.add_argument("--condensed", help="directory written by `condense recsys` (default: the full training log)")
+    recsys.add_argument("--model", default="infae", help="infae (∞-AE KRR) or recbole:<Model> (EASE, ItemKNN, MultiVAE)")
+    recsys.add_argument("--epochs", type=int, default=100, help="training epochs of trained RecBole models")
+    recsys.add_argument("--seed", type=int, default=0)
+    recsys.add_argument("--json", action="store_true", help="print one JSON object on the last line")
     return parser
 
 
-def _condense_graph(args: argparse.Namespace) -> dict[str, Any]:
-    import torch
+def _config_layers(args: argparse.Namespace, packaged: dict[str, Any], dataset: str) -> list[dict[str, Any]]:
+    """Packaged defaults, then ``--config``, then ``--set`` (later layers win)."""
+    layers = _sections(packaged, dataset)
+    if args.config:
+        layers += _sections(read_toml(args.config), dataset)
+    return layers + [parse_overrides(args.set)]
 
-    from graphdistill.core.runinfo import environment, peak_device_mib, peak_rss_mib, resolve_device
+
+@contextlib.contextmanager
+def _partial_directory(out: Path, overwrite: bool) -> Iterator[Path]:
+    """``<out>.partial/`` for the checkpoint; kept on failure (for ``--resume``) unless empty, removed on success."""
+    if out.exists() and not overwrite:
+        raise InputError(f"output directory {out} already exists (pass --overwrite to replace it)")
+    partial = out.with_name(out.name + ".partial")
+    partial.mkdir(parents=True, exist_ok=True)
+    try:
+        yield partial
+    except BaseException:
+        if not any(partial.iterdir()):
+            partial.rmdir()
+        raise
+    shutil.rmtree(partial, ignore_errors=True)
+
+
+def _run_facts(args: argparse.Namespace, device, started: float) -> dict[str, Any]:
+    from graphdistill.core.runinfo import environment, peak_device_mib, peak_rss_mib
+
+    return {"wall_s": time.perf_counter() - started, "peak_rss_mib": peak_rss_mib(),
+            "peak_device_mib": peak_device_mib(device), "environment": environment(device),
+            "command": ["graphdistill", *sys.argv[1:]], "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+
+
+def _condense_graph(args: argparse.Namespace) -> dict[str, Any]:
+    from graphdistill.core.runinfo import resolve_device
     from graphdistill.graph.budget import resolve_budget
     from graphdistill.graph.data import load_node_graph
     from graphdistill.graph.io import save_condensed
@@ -91,39 +156,24 @@ def _condense_graph(args: argparse.Namespace) -> dict[str, Any]:
 
     started = time.perf_counter()
     out = Path(args.out)
-    if out.exists() and not args.overwrite:
-        raise InputError(f"output directory {out} already exists (pass --overwrite to replace it)")
     method = METHODS[args.method]
     dataset = args.dataset.lower()
-    layers = _sections(_packaged_config(args.method), dataset)
-    if args.config:
-        layers += _sections(read_toml(args.config), dataset)
-    config = build_config(method.config_class, *layers, parse_overrides(args.set))
+    config = build_config(method.config_class, *_config_layers(args, _packaged_config(args.method), dataset))
     device = resolve_device(args.device)
     graph = load_node_graph(dataset, args.data_root)
     budget = resolve_budget(graph, args.budget, args.ratio, args.ratio_of)
-    partial = out.with_name(out.name + ".partial")
-    partial.mkdir(parents=True, exist_ok=True)
     history: list[dict[str, Any]] = []
-    try:
+    with _partial_directory(out, args.overwrite) as partial:
         result = method.condense(graph, budget, config, RunOptions(
             seed=args.seed, device=device, checkpoint_path=partial / "checkpoint.pt", resume=args.resume,
             progress=not args.quiet, callback=_periodic_evaluation(graph, args.eval_every, history)))
-    except BaseException:
-        if not any(partial.iterdir()):  # keep a checkpoint for --resume, drop an empty folder
-            partial.rmdir()
-        raise
-    meta = {
-        "dataset": dataset, "method": args.method, "budget": budget.as_dict(), "seed": args.seed,
-        "config": dataclasses.asdict(config), "num_nodes": int(result.x.shape[0]),
-        "num_edges": int((result.adj > 0).sum()), "wall_s": time.perf_counter() - started,
-        "peak_rss_mib": peak_rss_mib(), "peak_device_mib": peak_device_mib(device),
-        "environment": environment(device), "command": ["graphdistill", *sys.argv[1:]],
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "eval_history": history,
-        **result.info,
-    }
-    save_condensed(out, result.x, result.adj, result.y, meta, overwrite=args.overwrite)
-    shutil.rmtree(partial, ignore_errors=True)
+        meta = {
+            "dataset": dataset, "method": args.method, "budget": budget.as_dict(), "seed": args.seed,
+            "config": dataclasses.asdict(config), "num_nodes": int(result.x.shape[0]),
+            "num_edges": int((result.adj > 0).sum()), **_run_facts(args, device, started),
+            "eval_history": history, **result.info,
+        }
+        save_condensed(out, result.x, result.adj, result.y, meta, overwrite=args.overwrite)
     return {"out": str(out), "nodes": meta["num_nodes"], "edges": meta["num_edges"], "wall_s": meta["wall_s"]}
 
 
@@ -181,13 +231,106 @@ def _evaluate_graph(args: argparse.Namespace) -> dict[str, Any]:
     return evaluate_condensed(graph, x, adj, y, config, progress=progress)
 
 
+def _recsys_setup(args: argparse.Namespace):
+    from recsys.data import load_interactions
+    from recsys.infae import EvaluationSetup
+
+    return EvaluationSetup.of(load_interactions(args.dataset, args.data_root, args.min_rating))
+
+
+def _condense_recsys(args: argparse.Namespace) -> dict[str, Any]:
+    import torch
+
+    from graphdistill.core.runinfo import resolve_device
+    from recsys.io import binarize, compression, keep_largest, write_distilled
+    from recsys.methods import METHODS, RunOptions, check_user_budget
+
+    started = time.perf_counter()
+    out = Path(args.out)
+    method = METHODS[args.method]
+    config = build_config(method.config_class, *_config_layers(args, {}, args.dataset))
+    if args.keep_fraction is not None and not 0 < args.keep_fraction <= 1:
+        raise InputError(f"--keep-fraction must be in (0, 1], got {args.keep_fraction}")
+    device = resolve_device(args.device)
+    with _partial_directory(out, args.overwrite) as partial:
+        setup = _recsys_setup(args)
+        check_user_budget(setup, args.users)
+        matrix, info = method.condense(setup, args.users, config, RunOptions(
+            seed=args.seed, device=device, checkpoint_path=partial / "checkpoint.pt", resume=args.resume,
+            progress=not args.quiet))
+        if not torch.isfinite(matrix).all():
+            raise InputError("the condensed interactions contain NaN or infinite values; lower the learning rate")
+        data = setup.data
+        if args.keep_fraction is not None:
+            matrix = keep_largest(matrix, max(1, int(args.keep_fraction * data.train_interactions)))
+        if args.binarize:
+            matrix = binarize(matrix, args.binarize, args.threshold)
+        import scipy.sparse as sp
+
+        stored = sp.csr_matrix(matrix.numpy())
+        meta = {
+            "dataset": data.name, "source": data.source, "method": args.method, "users": args.users,
+            "seed": args.seed, "config": dataclasses.asdict(config), "keep_fraction": args.keep_fraction,
+            "binarize": args.binarize, "threshold": args.threshold if args.binarize == "threshold" else None,
+            "min_rating": args.min_rating, "items": data.num_items, "real_users": data.num_users,
+            "compression": compression(stored, data.item_tokens, data.train, data.train_interactions),
+            **_run_facts(args, device, started), **info,
+        }
+        write_distilled(out, data.name, matrix, data.item_tokens, meta, overwrite=args.overwrite)
+    return {"out": str(out), "users": args.users, "stored_values": meta["compression"]["stored_values"],
+            "wall_s": meta["wall_s"]}
+
+
+def _evaluate_recsys(args: argparse.Namespace) -> dict[str, Any]:
+    import torch
+
+    from graphdistill.core.runinfo import resolve_device
+    from recsys.infae import evaluate_support
+    from recsys.io import align_items, read_distilled
+
+    started = time.perf_counter()
+    model = args.model
+    if model != "infae" and not model.startswith("recbole:"):
+        raise InputError(f"unknown model {model!r}; use infae or recbole:<Model> (e.g. recbole:EASE)")
+    if model.startswith("recbole:"):
+        from recsys.recbole_bridge import check_model
+
+        check_model(model.split(":", 1)[1])
+    device = resolve_device(args.device)
+    setup = _recsys_setup(args)
+    data = setup.data
+    if args.condensed:
+        matrix, tokens, _ = read_distilled(args.condensed)
+        support = align_items(matrix, tokens, data.item_tokens)
+    else:
+        support = data.train
+    if model == "infae":
+        outcome = evaluate_support(torch.as_tensor(support.toarray(), device=device), setup)
+        result = {**outcome["test"], "ridge": outcome["ridge"]}
+    else:
+        from recsys.recbole_bridge import train_and_evaluate
+
+        result = train_and_evaluate(model.split(":", 1)[1], setup, support, seed=args.seed, device=device,
+                                    epochs=args.epochs, progress=not args.quiet)
+    return {**result, "model": model, "dataset": data.name, "support_users": int(support.shape[0]),
+            "stored_values": int(support.nnz), "wall_s": time.perf_counter() - started}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     warnings.filterwarnings("ignore", message=".*[Ss]parse.*")
     try:
         if args.command == "condense":
-            result = _condense_graph(args)
+            result = _condense_graph(args) if args.modality == "graph" else _condense_recsys(args)
             print(json.dumps(result))
+        elif args.modality == "recsys":
+            result = _evaluate_recsys(args)
+            if args.json:
+                print(json.dumps(result))
+            else:
+                print(f"{result['model']} on {result['dataset']}: nDCG@10 {result['ndcg@10']:.2f}, HR@10 "
+                      f"{result['hr@10']:.2f}, HR@100 {result['hr@100']:.2f}, AUC {result['auc']:.2f} "
+                      f"({result['users']} users, {result['wall_s']:.1f} s)")
         else:
             result = _evaluate_graph(args)
             if args.json:

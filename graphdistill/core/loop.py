@@ -38,6 +38,7 @@ class BilevelSchedule:
         checkpoint_every: save the loop state every this many epochs (0: never).
         select_every: every this many epochs score the synthetic set with the ``select`` callback of
             :func:`run_bilevel` and, at the end, restore the best-scoring state (0: keep the last).
+        patience: with selection, stop once this many epochs passed since the best score (0: never).
     """
 
     epochs: int
@@ -47,11 +48,12 @@ class BilevelSchedule:
     phases: tuple[tuple[str, int], ...] = ()
     checkpoint_every: int = 0
     select_every: int = 0
+    patience: int = 0
 
     def __post_init__(self) -> None:
-        if self.epochs < 0 or self.outer_steps < 1 or self.inner_steps < 0:
+        if self.epochs < 0 or self.outer_steps < 1 or self.inner_steps < 0 or self.patience < 0:
             raise InputError(f"impossible schedule: epochs={self.epochs}, outer_steps={self.outer_steps}, "
-                             f"inner_steps={self.inner_steps}")
+                             f"inner_steps={self.inner_steps}, patience={self.patience}")
         if any(length < 1 for _, length in self.phases):
             raise InputError(f"every phase needs at least one epoch: {self.phases}")
 
@@ -72,7 +74,8 @@ class MatchingProblem(Protocol):
     """What a method supplies to :func:`run_bilevel`."""
 
     def new_model(self) -> nn.Module:
-        """A freshly initialised model (drawn from the global torch generator)."""
+        """A freshly initialised model (drawn from the global torch generator); a module without
+        parameters where the inner problem is solved in closed form (KRR) and ``inner_steps=0``."""
 
     def outer_loss(self, model: nn.Module) -> Tensor:
         """Scalar matching loss, differentiable w.r.t. the synthetic parameters."""
@@ -82,6 +85,24 @@ class MatchingProblem(Protocol):
 
     def inner_loss(self, model: nn.Module, data: Any) -> Tensor:
         """Training loss of ``model`` on ``data``."""
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Settings of one condensation run that are not the method's hyper-parameters.
+
+    Args:
+        checkpoint_path: where :func:`run_bilevel` writes its state (``None``: no checkpoints).
+        resume: continue from ``checkpoint_path`` if it exists.
+        callback: called after every epoch as ``callback(epoch, loss, synthetic)`` (RNG states restored after it).
+    """
+
+    seed: int = 0
+    device: torch.device = torch.device("cpu")
+    checkpoint_path: str | os.PathLike | None = None
+    resume: bool = False
+    progress: bool = True
+    callback: Callable[[int, float, SyntheticSet], None] | None = None
 
 
 @dataclass
@@ -161,7 +182,7 @@ def run_bilevel(problem: MatchingProblem, synthetic: SyntheticSet, optimizers: M
         active_params = [p for name in active for p in groups[name]]
 
         model = problem.new_model()
-        inner_optimizer = _adam(model.parameters(), schedule.inner_lr)
+        inner_optimizer = _adam(model.parameters(), schedule.inner_lr) if schedule.inner_steps else None
         total = 0.0
         for step in range(schedule.outer_steps):
             loss = problem.outer_loss(model)
@@ -194,6 +215,9 @@ def run_bilevel(problem: MatchingProblem, synthetic: SyntheticSet, optimizers: M
             if not best or score > best["score"]:
                 best = {"score": score, "epoch": done,
                         "state": {k: v.detach().clone() for k, v in synthetic.state_dict().items()}}
+            elif schedule.patience and done - best["epoch"] >= schedule.patience:
+                bar.close()
+                break
         if (checkpoint_path is not None and schedule.checkpoint_every > 0
                 and done % schedule.checkpoint_every == 0 and done < schedule.epochs):
             save_checkpoint({"fingerprint": tag, "epoch": done, "losses": losses, "rng": rng_state(),

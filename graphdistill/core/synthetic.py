@@ -10,22 +10,27 @@ from graphdistill.core.errors import InputError
 
 
 class SyntheticSet(nn.Module):
-    """Learnable synthetic data with fixed labels, grouped by class.
+    """Learnable synthetic data, with fixed labels grouped by class where the modality has classes.
 
     Subclasses hold the parameters (raw features, a structure generator, logits, factorized bases, ...)
     and implement :meth:`parameter_groups` (name -> parameters, so the loop can give each group its
     own optimizer and schedule) and :meth:`materialize` (parameters -> the modality's batch).
 
     Args:
-        labels: ``(n,)`` integer labels; rows of one class must be contiguous.
+        labels: ``(n,)`` integer labels, rows of one class contiguous; ``None`` for unlabelled data
+            (synthetic users of an interaction log), which then has no class slices.
     """
 
-    def __init__(self, labels: Tensor):
+    def __init__(self, labels: Tensor | None = None):
         super().__init__()
+        self.class_slices: dict[int, slice] = {}
+        if labels is None:
+            self.labels = None
+            return
         if labels.dim() != 1 or labels.numel() == 0:
             raise InputError(f"synthetic labels must be a non-empty 1-D tensor, got shape {tuple(labels.shape)}")
         self.register_buffer("labels", labels.long().clone())
-        self.class_slices: dict[int, slice] = contiguous_class_slices(self.labels)
+        self.class_slices = contiguous_class_slices(self.labels)
 
     def parameter_groups(self) -> Mapping[str, list[nn.Parameter]]:
         raise NotImplementedError

@@ -5,7 +5,6 @@ Every method has a frozen config (defaults per dataset in ``configs/<method>.tom
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -14,7 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from graphdistill.core.errors import InputError
-from graphdistill.core.loop import BilevelSchedule, run_bilevel
+from graphdistill.core.loop import BilevelSchedule, RunOptions, run_bilevel
 from graphdistill.core.gradients import weighted_nll_gradients
 from graphdistill.core.matching import GRADIENT_METRICS, batched_gradient_distance
 from graphdistill.core.registry import Registry
@@ -26,18 +25,6 @@ from graphdistill.graph.evaluate import EvalConfig, RealGraphView, evaluate_cond
 from graphdistill.graph.models import GCN
 from graphdistill.graph.propagation import GraphOperators, normalize_adjacency, propagate
 from graphdistill.graph.synthetic import SyntheticGraph
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    """Settings of one condensation run that are not the method's hyper-parameters."""
-
-    seed: int = 0
-    device: torch.device = torch.device("cpu")
-    checkpoint_path: str | os.PathLike | None = None
-    resume: bool = False
-    progress: bool = True
-    callback: Callable[[int, float, SyntheticGraph], None] | None = None
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,74 @@
+import dataclasses
+
+import pytest
+import torch
+
+from graphdistill.core.errors import InputError
+from recsys.distill_cf import DistillCFConfig, SyntheticUsers, _GumbelSoftmaxSum, distill_cf
+from recsys.infae import evaluate_support
+from recsys.methods import METHODS, RunOptions
+
+
+def test_expected_relaxation_is_the_probability_of_at_least_one_draw():
+    logits = torch.tensor([[2.0, 0.0, -1.0, 0.5]])
+    gamma = 3
+    users = SyntheticUsers(logits, DistillCFConfig(gamma=gamma))
+    probabilities = torch.softmax(logits, -1)
+    draws = torch.multinomial(probabilities.expand(200_000, -1), gamma, replacement=True,
+                              generator=torch.Generator().manual_seed(0))
+    hit = torch.zeros(200_000, 4).scatter_(1, draws, 1.0).mean(0)
+    assert torch.allclose(users.materialize()[0], hit, atol=5e-3)
+
+
+def test_gumbel_sum_backward_matches_autograd_of_the_plain_sum():
+    logits = torch.randn(3, 7, dtype=torch.float64, requires_grad=True)
+    weights = torch.randn(3, 7, dtype=torch.float64)
+    (_GumbelSoftmaxSum.apply(logits, 5, 2.0, 11) * weights).sum().backward()
+    ours = logits.grad.clone()
+    logits.grad = None
+    plain = sum(_GumbelSoftmaxSum._draws(logits, 5, 2.0, 11))
+    (plain * weights).sum().backward()
+    assert torch.allclose(ours, logits.grad)
+
+
+def test_gumbel_relaxation_sums_gamma_samples_clipped_to_one():
+    users = SyntheticUsers(torch.zeros(2, 50), DistillCFConfig(relaxation="gumbel", gamma=20, tau=10.0))
+    soft = users.materialize(seed=0).detach()
+    assert soft.shape == (2, 50) and float(soft.max()) <= 1.0
+    assert torch.allclose(soft.sum(1), torch.full((2,), 20.0), atol=1e-4)  # nothing reaches the clip here
+
+
+def test_bad_settings_are_refused():
+    with pytest.raises(InputError, match="relaxation"):
+        DistillCFConfig(relaxation="sample")
+    with pytest.raises(InputError, match="impossible"):
+        DistillCFConfig(gamma=0)
+
+
+@pytest.mark.slow
+def test_short_distill_cf_beats_random_users(ml100k):
+    config = DistillCFConfig(steps=30, eval_every=10)
+    distilled, info = distill_cf(ml100k, 20, config, RunOptions(progress=False))
+    random_users, _ = METHODS["random"].condense(ml100k, 20, None, RunOptions(seed=0))
+    ours = evaluate_support(distilled, ml100k)["test"]["ndcg@10"]
+    baseline = evaluate_support(random_users.float(), ml100k)["test"]["ndcg@10"]
+    assert ours > 1.2 * baseline
+    assert info["selected_step"] in (10, 20, 30)
+
+
+def test_resume_continues_exactly(ml100k, tmp_path):
+    config = DistillCFConfig(steps=6, eval_every=3, checkpoint_every=3)
+    checkpoint = tmp_path / "checkpoint.pt"
+    straight, _ = distill_cf(ml100k, 8, config, RunOptions(seed=1, checkpoint_path=checkpoint, progress=False))
+    assert checkpoint.is_file()  # written at step 3, the run then went on to step 6
+    resumed, info = distill_cf(ml100k, 8, config, RunOptions(seed=1, checkpoint_path=checkpoint, resume=True, progress=False))
+    assert torch.equal(straight, resumed)
+    other = dataclasses.replace(config, lr=0.01)
+    with pytest.raises(InputError, match="other settings"):
+        distill_cf(ml100k, 8, other, RunOptions(seed=1, checkpoint_path=checkpoint, resume=True, progress=False))
+
+
+def test_head_users_are_the_most_active(ml100k):
+    matrix, info = METHODS["head"].condense(ml100k, 5, None, RunOptions())
+    counts = ml100k.data.train.sum(1).A.ravel()
+    assert sorted(matrix.sum(1).tolist()) == sorted(counts[counts.argsort()[::-1][:5]].tolist())

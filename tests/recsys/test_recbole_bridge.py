@@ -1,0 +1,31 @@
+import pytest
+
+from graphdistill.core.errors import InputError
+from recsys.methods import METHODS, RunOptions
+from recsys.recbole_bridge import check_model, train_and_evaluate
+
+pytest.importorskip("recbole")
+
+
+@pytest.mark.parametrize("model", ["BPR", "LightGCN"])
+def test_per_user_embedding_models_are_refused(model):
+    with pytest.raises(InputError, match="one embedding per user"):
+        check_model(model)
+
+
+def test_unknown_model_is_refused():
+    with pytest.raises(InputError, match="unknown RecBole model"):
+        check_model("Nope")
+
+
+@pytest.mark.slow
+def test_ease_trained_on_a_distilled_log_scores_the_original_test_split(ml100k):
+    head, _ = METHODS["head"].condense(ml100k, 30, None, RunOptions())
+    few, _ = METHODS["random"].condense(ml100k, 3, None, RunOptions())
+    import scipy.sparse as sp
+
+    result = train_and_evaluate("EASE", ml100k, sp.csr_matrix(head.numpy()))
+    weak = train_and_evaluate("EASE", ml100k, sp.csr_matrix(few.numpy()))
+    assert result["users"] == 943
+    assert result["ndcg@10"] > 1.5 * weak["ndcg@10"]
+    assert set(result) >= {"hr@10", "ndcg@10", "hr@100", "ndcg@100", "psp@10", "auc"}
