@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# GPU check: the Cora GCond runs of benchmarks/graph.py on --device cuda, printing wall times.
+# GPU check: the Cora GCond runs of benchmarks/graph.py and the ml-100k Distill-CF run of benchmarks/recsys.py
+# on --device cuda, printing wall times.
 #
 #   bash benchmarks/gpu_check.sh DATA_ROOT [OUT_DIR]
 #
-# DATA_ROOT holds planetoid/Cora/raw (a device machine does not see ../shared: copy that folder into
+# DATA_ROOT holds planetoid/Cora/raw and recsys/ml-100k-fixed (a device machine does not see ../shared: copy that folder into
 # the repository under an ignored path and pass it). Prints one JSON line per run and a summary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,9 +22,16 @@ for budget in 35 70 140; do
   graphdistill evaluate graph --dataset cora --data-root "$DATA_ROOT" --condensed "$OUT_DIR/cora-gcond-$budget" \
     --runs 5 --device cuda --quiet --json | tail -n 1
 done
+start=$(date +%s.%N)
+graphdistill condense recsys --dataset ml-100k-fixed --data-root "$DATA_ROOT" --method distill-cf --users 50 --seed 0 \
+  --out "$OUT_DIR/ml100k-distill-cf-50" --device cuda --quiet --overwrite
+end=$(date +%s.%N)
+echo "distill-cf ml-100k-fixed 50 users on cuda: $(python -c "print(round($end - $start, 1))") s wall (process, incl. start-up)"
+graphdistill evaluate recsys --dataset ml-100k-fixed --data-root "$DATA_ROOT" --condensed "$OUT_DIR/ml100k-distill-cf-50" \
+  --device cuda --quiet --json | tail -n 1
 python - "$OUT_DIR" <<'PY'
 import json, pathlib, sys
-for meta in sorted(pathlib.Path(sys.argv[1]).glob("cora-gcond-*/meta.json")):
+for meta in sorted(pathlib.Path(sys.argv[1]).glob("*/meta.json")):
     m = json.loads(meta.read_text())
     print(f"{meta.parent.name}: condense {m['wall_s']:.1f} s, peak GPU {m['peak_device_mib']:.0f} MiB, "
           f"peak RSS {m['peak_rss_mib']:.0f} MiB, {m['environment'].get('device_name')}")

@@ -12,30 +12,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
-import sys
 import tempfile
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
-import numpy as np
+from common import HERE, ResultsFile, absolute, cli, commands_lines, machine_line, mean_std, run_json
 
-HERE = Path(__file__).resolve().parent
 DEFAULT_METHODS = ["gcond", "gcond-x", "doscond", "random", "herding", "kcenter"]
-
-
-def _cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "graphdistill.cli", *args]
-
-
-def _run_json(cmd: list[str]) -> dict:
-    done = subprocess.run(cmd, check=True, capture_output=True, text=True)
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
-def _mean_std(values: list[float]) -> tuple[float, float]:
-    return float(np.mean(values)), float(np.std(values))
 
 
 def main() -> None:
@@ -51,34 +34,23 @@ def main() -> None:
     parser.add_argument("--no-whole", action="store_true", help="skip the whole-dataset GCN row")
     parser.add_argument("--out", default=str(HERE / "results" / "graph-cora"), help="path prefix of .json/.md")
     args = parser.parse_args()
+    args.data_root = absolute(args.data_root)
 
     from graphdistill.core.runinfo import environment
 
     import torch
 
-    out_json, out_md = Path(args.out + ".json"), Path(args.out + ".md")
-    out_json.parent.mkdir(parents=True, exist_ok=True)
-    results = json.loads(out_json.read_text()) if out_json.exists() else {"runs": {}}
-    results["command"] = " ".join([Path(sys.executable).name, *sys.argv])
-    results["machine"] = environment(torch.device(args.device))
+    store = ResultsFile(args.out, render, environment(torch.device(args.device)))
+    results = store.results
     common = ["--dataset", args.dataset, "--device", args.device, "--quiet"]
     if args.data_root:
         common += ["--data-root", args.data_root]
 
-    def save() -> None:
-        results["updated"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        tmp = out_json.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(results, indent=2) + "\n")
-        os.replace(tmp, out_json)
-        out_md.write_text(render(results))
-
     if not args.no_whole and "whole" not in results["runs"]:
         started = time.perf_counter()
-        result = _run_json(_cli("evaluate", "graph", *common, "--whole", "--runs", str(args.eval_runs), "--json"))
+        result = run_json(cli("evaluate", "graph", *common, "--whole", "--runs", str(args.eval_runs), "--json"))
         result["wall_s"] = time.perf_counter() - started
-        result["command"] = results["command"]
-        results["runs"]["whole"] = result
-        save()
+        store.add("whole", result)
         print(f"whole: {100 * result['test_acc_mean']:.2f}", flush=True)
 
     for budget in args.budgets:
@@ -90,21 +62,20 @@ def main() -> None:
                 with tempfile.TemporaryDirectory() as tmp:
                     out = Path(tmp) / "run"
                     extra = [arg for pair in args.set for arg in ("--set", pair)]
-                    _run_json(_cli("condense", "graph", *common, "--method", method, "--budget", str(budget),
+                    run_json(cli("condense", "graph", *common, "--method", method, "--budget", str(budget),
                                    "--seed", str(seed), "--out", str(out), *extra))
                     meta = json.loads((out / "meta.json").read_text())
-                    score = _run_json(_cli("evaluate", "graph", *common, "--condensed", str(out),
+                    score = run_json(cli("evaluate", "graph", *common, "--condensed", str(out),
                                            "--runs", str(args.eval_runs), "--json"))
-                results["runs"][key] = {
+                store.add(key, {
                     "method": method, "budget": budget, "seed": seed, "test_accs": score["test_accs"],
                     "test_acc_mean": score["test_acc_mean"], "test_acc_std": score["test_acc_std"],
                     "condense_wall_s": meta["wall_s"], "peak_rss_mib": meta["peak_rss_mib"],
                     "peak_device_mib": meta["peak_device_mib"], "edges": meta["num_edges"],
-                    "config": meta["config"], "eval_wall_s": score["wall_s"], "command": results["command"]}
-                save()
+                    "config": meta["config"], "eval_wall_s": score["wall_s"]})
                 print(f"{key}: {100 * score['test_acc_mean']:.2f} +- {100 * score['test_acc_std']:.2f} "
                       f"({meta['wall_s']:.0f} s, {meta['peak_rss_mib']:.0f} MiB)", flush=True)
-    save()
+    store.save()
 
 
 def render(results: dict) -> str:
@@ -113,16 +84,9 @@ def render(results: dict) -> str:
     for key, run in results["runs"].items():
         if key != "whole":
             groups.setdefault((run["method"], run["budget"]), []).append(run)
-    machine = results["machine"]
-    commands = sorted({run.get("command", results["command"]) for run in results["runs"].values()})
     lines = [
         f"# Graph condensation on Cora ({results.get('updated', '')})", "",
-        "Commands (each entry of the JSON file names the one that made it):", "",
-        *[f"- `{command}`" for command in commands], "",
-        f"Machine: {machine['processor']}, {machine['cpu_count']} CPUs ({machine['torch_threads']} torch threads), "
-        f"{machine['platform']}, device {machine.get('device')} {machine.get('device_name', '')}; "
-        f"torch {machine['torch']}, torch_geometric {machine.get('torch_geometric')}, graphdistill {machine['graphdistill']}.",
-        "",
+        *commands_lines(results), machine_line(results), "",
         "Test accuracy (%) with GCond's Table-2 protocol (GCN 2x256, dropout 0.5, 600 iterations, best validation "
         "state): mean +- std over every evaluation run of every condensation seed. Condensation wall time is "
         "mean +- std over seeds; peak RSS is the largest over seeds (whole condensation process).", "",
@@ -131,13 +95,13 @@ def render(results: dict) -> str:
     ]
     if "whole" in results["runs"]:
         whole = results["runs"]["whole"]
-        mean, std = _mean_std(whole["test_accs"])
+        mean, std = mean_std(whole["test_accs"])
         lines.append(f"| whole graph (GCN) | 2708 | - | {whole['runs']} | {100 * mean:.2f} +- {100 * std:.2f} | - | - |")
     order = {m: i for i, m in enumerate(DEFAULT_METHODS)}
     for (method, budget), runs in sorted(groups.items(), key=lambda kv: (kv[0][1], order.get(kv[0][0], 99))):
         accs = [a for run in runs for a in run["test_accs"]]
-        mean, std = _mean_std(accs)
-        wall, wall_std = _mean_std([run["condense_wall_s"] for run in runs])
+        mean, std = mean_std(accs)
+        wall, wall_std = mean_std([run["condense_wall_s"] for run in runs])
         seeds = ",".join(str(run["seed"]) for run in runs)
         lines.append(f"| {method} | {budget} | {seeds} | {len(accs)} | {100 * mean:.2f} +- {100 * std:.2f} | "
                      f"{wall:.1f} +- {wall_std:.1f} | {max(run['peak_rss_mib'] for run in runs):.0f} |")

@@ -1,4 +1,4 @@
-"""``graphdistill {condense,evaluate} {graph,recsys} ...``: one command, argparse subcommands, TOML configs."""
+"""``graphdistill {condense,evaluate} {graph,recsys,images} ...``: one command, argparse subcommands, TOML configs."""
 from __future__ import annotations
 
 import argparse
@@ -58,6 +58,14 @@ def _recsys_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
+def _images_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dataset", required=True, help="mnist (IDX files under <data root>/images/MNIST/raw) or "
+                                                         "digits (scikit-learn's 8x8 digits, offline)")
+    parser.add_argument("--data-root", help="folder holding images/MNIST/raw (default: $GRAPHDISTILL_DATA)")
+    parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda:0 (default: cpu)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="graphdistill", description=__doc__)
     parser.add_argument("--version", action="version", version=f"graphdistill {__version__}")
@@ -88,6 +96,15 @@ def build_parser() -> argparse.ArgumentParser:
                         help="store a 0/1 log: each user's round(row sum) top items, or values >= --threshold")
     recsys.add_argument("--threshold", type=float, default=0.5, help="cut-off of --binarize threshold")
 
+    images = condense_modality.add_parser("images", help="distill an image classification dataset")
+    _images_common(images)
+    images.add_argument("--method", default="dm", help="dc, dsa, dm, kip, random or herding")
+    images.add_argument("--ipc", type=int, required=True, help="images per class (the storage budget)")
+    images.add_argument("--iterations", type=int, help="outer iterations (shorthand for --set iterations=N)")
+    images.add_argument("--parametrization", choices=("images", "factorized"),
+                        help="dc/dsa/dm: one learnable image per row, or bases + hallucinators at the same storage")
+    _run_flags(images, "images.pt + meta.json + grid.png")
+
     evaluate = commands.add_parser("evaluate", help="train models on a condensed dataset and test them")
     evaluate_modality = evaluate.add_subparsers(dest="modality", required=True)
     graph = evaluate_modality.add_parser("graph", help="GCond's protocol on the real graph's test nodes")
@@ -112,6 +129,16 @@ def build_parser() -> argparse.ArgumentParser:
     recsys.add_argument("--epochs", type=int, default=100, help="training epochs of trained RecBole models")
     recsys.add_argument("--seed", type=int, default=0)
     recsys.add_argument("--json", action="store_true", help="print one JSON object on the last line")
+
+    images = evaluate_modality.add_parser("images", help="train fresh networks on the condensed images, test on real")
+    _images_common(images)
+    images.add_argument("--condensed", required=True, help="directory written by `condense images`")
+    images.add_argument("--arch", default="convnet", help="convnet, convnet-bn or mlp")
+    images.add_argument("--runs", type=int, default=5)
+    images.add_argument("--epochs", type=int, default=0, help="training epochs (default 1000 with DSA, 300 without)")
+    images.add_argument("--no-dsa", action="store_true", help="train without DSA augmentation")
+    images.add_argument("--seed", type=int, default=0)
+    images.add_argument("--json", action="store_true", help="print one JSON object on the last line")
     return parser
 
 
@@ -312,8 +339,62 @@ def _evaluate_recsys(args: argparse.Namespace) -> dict[str, Any]:
 
         result = train_and_evaluate(model.split(":", 1)[1], setup, support, seed=args.seed, device=device,
                                     epochs=args.epochs, progress=not args.quiet)
+    from graphdistill.core.runinfo import peak_rss_mib
+
     return {**result, "model": model, "dataset": data.name, "support_users": int(support.shape[0]),
-            "stored_values": int(support.nnz), "wall_s": time.perf_counter() - started}
+            "stored_values": int(support.nnz), "wall_s": time.perf_counter() - started, "peak_rss_mib": peak_rss_mib()}
+
+
+def _condense_images(args: argparse.Namespace) -> dict[str, Any]:
+    import torch
+
+    from graphdistill.core.loop import RunOptions
+    from graphdistill.core.runinfo import resolve_device
+    from images.data import load_images
+    from images.io import save_condensed
+    from images.methods import METHODS
+
+    started = time.perf_counter()
+    out = Path(args.out)
+    method = METHODS[args.method]
+    shorthands = {"iterations": args.iterations, "parametrization": args.parametrization}
+    layers = _config_layers(args, {}, args.dataset)
+    config = build_config(method.config_class, *layers[:-1], {k: v for k, v in shorthands.items() if v is not None},
+                          layers[-1])
+    device = resolve_device(args.device)
+    with _partial_directory(out, args.overwrite) as partial:
+        data = load_images(args.dataset, args.data_root)
+        result = method.condense(data, args.ipc, config, RunOptions(
+            seed=args.seed, device=device, checkpoint_path=partial / "checkpoint.pt", resume=args.resume,
+            progress=not args.quiet))
+        if not torch.isfinite(result.x).all():
+            raise InputError("the condensed images contain NaN or infinite values; lower the learning rate")
+        meta = {"dataset": data.name, "method": args.method, "ipc": args.ipc, "seed": args.seed,
+                "config": dataclasses.asdict(config), "images": int(result.x.shape[0]), "shape": list(data.shape),
+                "mean": data.mean, "std": data.std, **_run_facts(args, device, started), **result.info}
+        save_condensed(out, result.x, result.y, meta, data.denormalize(result.x), overwrite=args.overwrite)
+    return {"out": str(out), "images": meta["images"], "wall_s": meta["wall_s"]}
+
+
+def _evaluate_images(args: argparse.Namespace) -> dict[str, Any]:
+    from graphdistill.core.runinfo import peak_rss_mib, resolve_device
+    from images.data import load_images
+    from images.evaluate import EvalConfig, evaluate_synthetic
+    from images.io import read_condensed
+    from images.models import ARCHITECTURES
+
+    ARCHITECTURES[args.arch]
+    if args.runs < 1:
+        raise InputError(f"--runs must be at least 1, got {args.runs}")
+    device = resolve_device(args.device)
+    x, y, meta = read_condensed(args.condensed)
+    data = load_images(args.dataset, args.data_root)
+    if tuple(x.shape[1:]) != data.shape:
+        raise InputError(f"condensed images are {tuple(x.shape[1:])} but {data.name} images are {data.shape}")
+    config = EvalConfig(arch=args.arch, epochs=args.epochs, dsa=not args.no_dsa, runs=args.runs, seed=args.seed)
+    result = evaluate_synthetic(data, x, y, config, device, progress=not args.quiet)
+    return {**result, "dataset": data.name, "images": int(x.shape[0]), "method": meta.get("method"),
+            "peak_rss_mib": peak_rss_mib()}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -321,8 +402,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     warnings.filterwarnings("ignore", message=".*[Ss]parse.*")
     try:
         if args.command == "condense":
-            result = _condense_graph(args) if args.modality == "graph" else _condense_recsys(args)
-            print(json.dumps(result))
+            condense = {"graph": _condense_graph, "recsys": _condense_recsys, "images": _condense_images}
+            print(json.dumps(condense[args.modality](args)))
         elif args.modality == "recsys":
             result = _evaluate_recsys(args)
             if args.json:
@@ -332,7 +413,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                       f"{result['hr@10']:.2f}, HR@100 {result['hr@100']:.2f}, AUC {result['auc']:.2f} "
                       f"({result['users']} users, {result['wall_s']:.1f} s)")
         else:
-            result = _evaluate_graph(args)
+            result = _evaluate_graph(args) if args.modality == "graph" else _evaluate_images(args)
             if args.json:
                 print(json.dumps(result))
             else:

@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 from graphdistill.core.errors import InputError
 from graphdistill.core.kernels import krr_fit
-from graphdistill.core.loop import BilevelSchedule, RunOptions, run_bilevel
+from graphdistill.core.loop import BilevelSchedule, ClosedFormInner, RunOptions, run_bilevel
 from graphdistill.core.synthetic import SyntheticSet
 from recsys.infae import RIDGE_GRID, SELECTION_METRIC, EvaluationSetup, ntk, validation_scores
 
@@ -119,10 +119,6 @@ class SyntheticUsers(SyntheticSet):
         return draws.clamp(max=1.0)
 
 
-class _NoInnerModel(nn.Module):
-    """The inner problem (KRR) is solved in closed form inside the loss; the loop's model is empty."""
-
-
 class DistillCFProblem:
     """The loss of :class:`SyntheticUsers` against the real training rows (see the module docstring)."""
 
@@ -131,7 +127,7 @@ class DistillCFProblem:
         self.mean_real_row_sum = float(real.sum(1).mean())
 
     def new_model(self) -> nn.Module:
-        return _NoInnerModel()
+        return ClosedFormInner()
 
     def outer_loss(self, model: nn.Module) -> Tensor:
         support = self.synthetic.materialize()

@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from graphdistill.core.coreset import herding, kcenter
 from graphdistill.core.errors import InputError
 from graphdistill.core.loop import BilevelSchedule, RunOptions, run_bilevel
 from graphdistill.core.gradients import weighted_nll_gradients
@@ -219,26 +220,6 @@ class CoresetConfig:
             raise InputError(f"unknown coreset strategy {self.strategy!r}")
 
 
-def _herding(embeddings: Tensor, count: int) -> list[int]:
-    mean = embeddings.mean(0, keepdim=True)
-    chosen: list[int] = []
-    remaining = list(range(len(embeddings)))
-    for i in range(count):
-        target = mean * (i + 1) - embeddings[chosen].sum(0, keepdim=True)
-        best = int(torch.cdist(target, embeddings[remaining]).argmin())
-        chosen.append(remaining.pop(best))
-    return chosen
-
-
-def _kcenter(embeddings: Tensor, count: int) -> list[int]:
-    mean = embeddings.mean(0, keepdim=True)
-    chosen = [int(torch.cdist(embeddings, mean)[:, 0].argmin())]
-    for _ in range(count - 1):
-        nearest = torch.cdist(embeddings, embeddings[chosen]).min(dim=1).values
-        chosen.append(int(nearest.argmax()))
-    return chosen
-
-
 def condense_coreset(graph: NodeGraph, budget: Budget, config: CoresetConfig, run: RunOptions) -> Condensed:
     """Random / herding / k-center nodes of each class, with the subgraph they induce."""
     seed_everything(run.seed)
@@ -255,7 +236,7 @@ def condense_coreset(graph: NodeGraph, budget: Budget, config: CoresetConfig, ru
         with torch.no_grad():
             embeddings = model(real.x, real.ops)[graph.train_idx].cpu()
         info["embedding_model_val_acc"] = val
-        select = _herding if config.strategy == "herding" else _kcenter
+        select = herding if config.strategy == "herding" else kcenter
         parts = []
         for cls, count in allocation.items():
             pool = torch.nonzero(train_labels == cls).flatten()

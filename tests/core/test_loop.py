@@ -120,3 +120,49 @@ def test_selection_survives_a_resume(tmp_path):
     assert result.selected_epoch == full_result.selected_epoch == 4
     assert result.scores == full_result.scores
     torch.testing.assert_close(resumed.x, full.x, rtol=0, atol=0)
+
+
+def test_patience_stops_after_the_best_score_and_keeps_it():
+    seed_everything(0)
+    synthetic = _Points()
+    optimizers = {"x": torch.optim.Adam([synthetic.x], lr=0.05), "scale": torch.optim.Adam([synthetic.scale], lr=0.01)}
+    scores = iter([5.0, 1.0, 2.0, 0.5, 9.0, 9.0])  # best at epoch 1; epochs 2-4 do not beat it
+    snapshots = []
+
+    def select():
+        snapshots.append(synthetic.x.detach().clone())
+        return next(scores)
+
+    schedule = BilevelSchedule(epochs=6, outer_steps=1, inner_steps=1, select_every=1, patience=3)
+    result = run_bilevel(_ToyProblem(synthetic), synthetic, optimizers, schedule, select=select, progress=False)
+    assert len(result.losses) == 4 and result.selected_epoch == 1
+    assert torch.equal(synthetic.x, snapshots[0])
+
+
+def test_closed_form_problems_need_no_inner_optimizer_and_sgd_is_available():
+    from graphdistill.core import ClosedFormInner
+
+    class _ClosedForm(_ToyProblem):
+        def new_model(self):
+            return ClosedFormInner()
+
+        def outer_loss(self, model):
+            return ((self.synthetic.materialize()[:2].mean(0) - self.targets[0]) ** 2).sum()
+
+    seed_everything(0)
+    synthetic = _Points()
+    optimizers = {"x": torch.optim.SGD([synthetic.x], lr=0.1), "scale": torch.optim.SGD([synthetic.scale], lr=0.0)}
+    result = run_bilevel(_ClosedForm(synthetic), synthetic, optimizers, BilevelSchedule(20, 1, 0), progress=False)
+    assert result.losses[-1] < 0.1 * result.losses[0]
+    assert BilevelSchedule(1, 1, 1, inner_optimizer="sgd").inner_optimizer == "sgd"
+    with pytest.raises(InputError, match="inner optimizer"):
+        BilevelSchedule(1, 1, 1, inner_optimizer="lbfgs")
+
+
+def test_unlabelled_synthetic_sets_have_no_classes():
+    class _Users(SyntheticSet):
+        def __init__(self):
+            super().__init__(None)
+
+    users = _Users()
+    assert users.labels is None and users.class_slices == {}

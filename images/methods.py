@@ -1,0 +1,393 @@
+"""Image distillation methods by name: ``dc``, ``dsa``, ``dm``, ``kip`` and the ``random`` / ``herding`` baselines.
+
+Each entry pairs a frozen config class with ``condense(data, ipc, config, run) -> Condensed``. Synthetic
+images start from random real images of their class. Gradient matching (DC / DSA) and distribution matching
+(DM) run on the core's bilevel loop with the core's distances; KIP uses the core's NTK and KRR.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from graphdistill.core.coreset import herding
+from graphdistill.core.errors import InputError
+from graphdistill.core.kernels import krr_fit, relu_kernels
+from graphdistill.core.loop import BilevelSchedule, ClosedFormInner, RunOptions, run_bilevel
+from graphdistill.core.matching import distribution_distance, gradient_distance
+from graphdistill.core.registry import Registry
+from graphdistill.core.seed import seed_everything
+from graphdistill.core.synthetic import SyntheticSet, sample_per_class
+from images.data import ImageData
+from images.dsa import DSA
+from images.evaluate import EvalConfig, train_network
+from images.models import build
+from images.synthetic import FactorizedImages, SyntheticImages, one_hot_targets
+
+PARAMETRIZATIONS = ("images", "factorized")
+
+
+@dataclass(frozen=True)
+class Condensed:
+    """``x (n, C, H, W)`` normalised images, ``y (n,)`` labels (or ``(n, classes)`` learned targets), facts."""
+
+    x: Tensor
+    y: Tensor
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DMConfig:
+    """Distribution matching (Zhao & Bilen, WACV 2023).
+
+    Args:
+        iterations: outer iterations, each with a fresh randomly initialised ConvNet (never trained).
+        lr_img: SGD (momentum ``momentum``) learning rate of the images / bases.
+        batch_real: real images per class per iteration.
+        dsa: Siamese augmentation of both batches.
+        parametrization: ``images`` or ``factorized`` (bases + hallucinators at the storage of ``ipc`` images).
+        hallucinators, lr_hallucinator: number of hallucinator networks and their Adam learning rate.
+        checkpoint_every: iterations between checkpoints.
+    """
+
+    iterations: int = 20000
+    lr_img: float = 1.0
+    momentum: float = 0.5
+    batch_real: int = 256
+    dsa: bool = True
+    parametrization: str = "images"
+    hallucinators: int = 5
+    lr_hallucinator: float = 1e-3
+    checkpoint_every: int = 100
+
+
+@dataclass(frozen=True)
+class DCConfig:
+    """Gradient matching (DC, Zhao et al., ICLR 2021); :class:`DSAMatchingConfig` adds DSA.
+
+    Args:
+        iterations: outer iterations (a fresh ConvNet each).
+        outer_steps, inner_steps: image updates per iteration and network steps between them
+            (0: DC's choice for the ipc: 1/1 at ipc 1, 10/50 at ipc 10, 50/10 at ipc 50).
+        lr_img, momentum: SGD of the images. lr_net: SGD of the network on the synthetic set.
+        batch_real: real images per class per matching step.
+        distance: ``ours`` / ``mse`` / ``cos`` (core gradient distances).
+    """
+
+    iterations: int = 1000
+    outer_steps: int = 0
+    inner_steps: int = 0
+    lr_img: float = 0.1
+    momentum: float = 0.5
+    lr_net: float = 0.01
+    batch_real: int = 256
+    distance: str = "ours"
+    dsa: bool = False
+    parametrization: str = "images"
+    hallucinators: int = 5
+    lr_hallucinator: float = 1e-3
+    checkpoint_every: int = 10
+
+
+@dataclass(frozen=True)
+class DSAMatchingConfig(DCConfig):
+    """DC with differentiable Siamese augmentation (Zhao & Bilen, ICML 2021)."""
+
+    dsa: bool = True
+
+
+@dataclass(frozen=True)
+class KIPConfig:
+    """Kernel inducing points (Nguyen et al., ICLR 2021) with the analytic NTK of a one-hidden-layer ReLU
+    network (core kernels).
+
+    Args:
+        iterations: Adam steps; lr: their learning rate.
+        batch_real: real images per step (the KRR targets).
+        learn_labels: learn the support's regression targets too.
+        ridge: relative KRR regulariser.
+    """
+
+    iterations: int = 1000
+    lr: float = 0.01
+    batch_real: int = 1000
+    learn_labels: bool = False
+    ridge: float = 1e-6
+    checkpoint_every: int = 100
+
+
+@dataclass(frozen=True)
+class CoresetImagesConfig:
+    """``herding`` selects on the embeddings of a ConvNet trained ``embed_epochs`` on the full training set."""
+
+    embed_epochs: int = 1
+
+
+def _check_ipc(data: ImageData, ipc: int) -> None:
+    smallest = min(data.class_counts())
+    if not 1 <= ipc <= smallest:
+        raise InputError(f"--ipc {ipc} is impossible: choose between 1 and {smallest} (the smallest class)")
+
+
+def _initial_images(data: ImageData, per_class: int, seed: int) -> tuple[Tensor, Tensor]:
+    counts = {c: per_class for c in range(data.num_classes)}
+    picked = sample_per_class(data.train_y, counts, torch.Generator().manual_seed(seed))
+    return data.train_x[picked], data.train_y[picked]
+
+
+def _synthetic(data: ImageData, ipc: int, config, run: RunOptions) -> tuple[SyntheticSet, dict[str, torch.optim.Optimizer], dict]:
+    """The synthetic set of ``config.parametrization`` with its optimizers and storage facts."""
+    if config.parametrization not in PARAMETRIZATIONS:
+        raise InputError(f"unknown parametrization {config.parametrization!r}; choose images or factorized")
+    channels, height, width = data.shape
+    budget = ipc * data.num_classes * channels * height * width
+    if config.parametrization == "images":
+        x, y = _initial_images(data, ipc, run.seed)
+        synthetic = SyntheticImages(x, y, data.num_classes).to(run.device)
+        optimizers = {"images": torch.optim.SGD([synthetic.images], lr=config.lr_img, momentum=config.momentum)}
+    else:
+        bases = FactorizedImages.bases_for_storage(budget, data.num_classes, channels * height * width,
+                                                   config.hallucinators, channels)
+        x, y = _initial_images(data, bases, run.seed)
+        synthetic = FactorizedImages(x, y, config.hallucinators).to(run.device)
+        optimizers = {"bases": torch.optim.SGD([synthetic.bases], lr=config.lr_img, momentum=config.momentum),
+                      "hallucinators": torch.optim.Adam(synthetic.hallucinators.parameters(), lr=config.lr_hallucinator)}
+    storage = synthetic.storage()
+    facts = {"parametrization": config.parametrization, "stored_floats": storage, "budget_floats": budget,
+             "ipc_equivalent": storage / (data.num_classes * channels * height * width),
+             "images_per_class": len(synthetic.labels) // data.num_classes}
+    return synthetic, optimizers, facts
+
+
+class _RealBatches:
+    """Random real images of one class, from torch's global generator (so checkpoints capture it)."""
+
+    def __init__(self, data: ImageData, device: torch.device):
+        self.x = data.train_x.to(device)
+        self.members = [(data.train_y == c).nonzero().flatten().to(device) for c in range(data.num_classes)]
+
+    def __call__(self, cls: int, count: int) -> Tensor:
+        pool = self.members[cls]
+        return self.x[pool[torch.randperm(len(pool), device=pool.device)[:count]]]
+
+
+class DistributionMatching:
+    """Per class: squared distance of the mean embeddings of a real and the synthetic batch (DM)."""
+
+    def __init__(self, data: ImageData, synthetic: SyntheticSet, config: DMConfig, device: torch.device):
+        self.data, self.synthetic, self.config, self.device = data, synthetic, config, device
+        self.real = _RealBatches(data, device)
+        self.dsa = DSA() if config.dsa else None
+
+    def new_model(self) -> nn.Module:
+        model = build("convnet", self.data.shape, self.data.num_classes, self.device)
+        return model.requires_grad_(False)
+
+    def outer_loss(self, model: nn.Module) -> Tensor:
+        images, _ = self.synthetic.materialize()
+        reals, syns = [], []
+        for cls, rows in self.synthetic.class_slices.items():
+            real, syn = self.real(cls, self.config.batch_real), images[rows]
+            if self.dsa is not None:  # one parameter draw per class, shared by its real and synthetic batch
+                params = self.dsa.sample(1, real.shape[2], real.shape[3], shared=True, device=self.device)
+                real, syn = self.dsa.apply(real, params), self.dsa.apply(syn, params)
+            reals.append(real)
+            syns.append(syn)
+        # One forward pass for all classes: the network normalises per image, so batching changes nothing
+        # but the size of the matrix products.
+        with torch.no_grad():
+            real_embeddings = model.embed(torch.cat(reals)).split([len(r) for r in reals])
+        syn_embeddings = model.embed(torch.cat(syns)).split([len(s) for s in syns])
+        return sum(distribution_distance(r, s, "mean") for r, s in zip(real_embeddings, syn_embeddings))
+
+    def inner_data(self) -> None:
+        return None
+
+    def inner_loss(self, model: nn.Module, data: None) -> Tensor:
+        raise AssertionError("DM never trains its network")
+
+
+class GradientMatching:
+    """Per class: the distance between the network's gradients on a real and on the synthetic batch (DC / DSA)."""
+
+    def __init__(self, data: ImageData, synthetic: SyntheticSet, config: DCConfig, device: torch.device):
+        self.data, self.synthetic, self.config, self.device = data, synthetic, config, device
+        self.real = _RealBatches(data, device)
+        self.dsa = DSA() if config.dsa else None
+
+    def new_model(self) -> nn.Module:
+        return build("convnet", self.data.shape, self.data.num_classes, self.device)
+
+    def outer_loss(self, model: nn.Module) -> Tensor:
+        images, labels = self.synthetic.materialize()
+        params = [p for p in model.parameters() if p.requires_grad]
+        loss = images.new_zeros(())
+        for cls, rows in self.synthetic.class_slices.items():
+            real, syn = self.real(cls, self.config.batch_real), images[rows]
+            if self.dsa is not None:
+                augment = self.dsa.sample(1, real.shape[2], real.shape[3], shared=True, device=self.device)
+                real, syn = self.dsa.apply(real, augment), self.dsa.apply(syn, augment)
+            target = torch.full((len(real),), cls, device=self.device)
+            grads_real = [g.detach() for g in torch.autograd.grad(F.cross_entropy(model(real), target), params)]
+            grads_syn = torch.autograd.grad(F.cross_entropy(model(syn), labels[rows]), params, create_graph=True)
+            loss = loss + gradient_distance(grads_syn, grads_real, self.config.distance)
+        return loss
+
+    def inner_data(self) -> tuple[Tensor, Tensor]:
+        images, labels = self.synthetic.materialize()
+        return images.detach(), labels
+
+    def inner_loss(self, model: nn.Module, data: tuple[Tensor, Tensor]) -> Tensor:
+        images, labels = data
+        if self.dsa is not None:
+            images = self.dsa(images)
+        return F.cross_entropy(model(images), labels)
+
+
+class KernelInducingPoints:
+    """MSE of KRR predictions (NTK, support = synthetic set) on a batch of real images."""
+
+    def __init__(self, data: ImageData, synthetic: SyntheticImages, config: KIPConfig, device: torch.device):
+        self.data, self.synthetic, self.config, self.device = data, synthetic, config, device
+        self.x = data.train_x.to(device).flatten(1)
+        self.y = one_hot_targets(data.train_y, data.num_classes).to(device)
+
+    def new_model(self) -> nn.Module:
+        return ClosedFormInner()
+
+    def outer_loss(self, model: nn.Module) -> Tensor:
+        images, labels = self.synthetic.materialize()
+        support = images.flatten(1)
+        targets = labels if labels.dim() == 2 else one_hot_targets(labels, self.data.num_classes)
+        batch = torch.randperm(len(self.x), device=self.device)[:self.config.batch_real]
+        alpha = krr_fit(relu_kernels(support)[0], targets, self.config.ridge)
+        prediction = relu_kernels(self.x[batch], support)[0] @ alpha
+        return F.mse_loss(prediction, self.y[batch])
+
+    def inner_data(self) -> None:
+        return None
+
+    def inner_loss(self, model: nn.Module, data: None) -> Tensor:
+        raise AssertionError("KIP has no inner training")
+
+
+@torch.no_grad()
+def krr_accuracy(data: ImageData, x: Tensor, y: Tensor, ridge: float = 1e-6, chunk: int = 2000) -> float:
+    """Test accuracy of NTK kernel ridge regression with the synthetic set as support (KIP's own evaluation)."""
+    support = x.flatten(1).double()
+    targets = (y if y.dim() == 2 else one_hot_targets(y, data.num_classes)).double()
+    alpha = krr_fit(relu_kernels(support)[0], targets, ridge)
+    correct = 0
+    for start in range(0, len(data.test_y), chunk):
+        query = data.test_x[start:start + chunk].flatten(1).double().to(support.device)
+        prediction = relu_kernels(query, support)[0] @ alpha
+        correct += int((prediction.argmax(1).cpu() == data.test_y[start:start + chunk]).sum())
+    return correct / len(data.test_y)
+
+
+def _matching_steps(ipc: int, config: DCConfig) -> tuple[int, int]:
+    if config.outer_steps and config.inner_steps:
+        return config.outer_steps, config.inner_steps
+    if ipc == 1:
+        return 1, 1
+    if ipc < 50:
+        return 10, 50
+    return 50, 10
+
+
+def _export(synthetic: SyntheticSet) -> tuple[Tensor, Tensor]:
+    with torch.no_grad():
+        images, labels = synthetic.materialize()
+    return images.detach().cpu().clone(), labels.detach().cpu().clone()
+
+
+def _run(problem, synthetic: SyntheticSet, optimizers, schedule: BilevelSchedule, name: str, ipc: int, config,
+         run: RunOptions, facts: dict) -> Condensed:
+    result = run_bilevel(problem, synthetic, optimizers, schedule, checkpoint_path=run.checkpoint_path,
+                         resume=run.resume, fingerprint={"method": name, "ipc": ipc, "seed": run.seed,
+                                                         "config": asdict(config), "dataset": problem.data.name},
+                         callback=run.callback and (lambda epoch, loss: run.callback(epoch, loss, synthetic)),
+                         progress=run.progress)
+    x, y = _export(synthetic)
+    return Condensed(x, y, {**facts, "final_loss": result.losses[-1] if result.losses else None,
+                            "resumed_from": result.resumed_from, "iterations": len(result.losses)})
+
+
+def condense_dm(data: ImageData, ipc: int, config: DMConfig, run: RunOptions) -> Condensed:
+    _check_ipc(data, ipc)
+    seed_everything(run.seed)
+    synthetic, optimizers, facts = _synthetic(data, ipc, config, run)
+    schedule = BilevelSchedule(epochs=config.iterations, outer_steps=1, inner_steps=0,
+                               checkpoint_every=config.checkpoint_every)
+    problem = DistributionMatching(data, synthetic, config, run.device)
+    return _run(problem, synthetic, optimizers, schedule, "dm", ipc, config, run, facts)
+
+
+def condense_gradient_matching(data: ImageData, ipc: int, config: DCConfig, run: RunOptions) -> Condensed:
+    _check_ipc(data, ipc)
+    seed_everything(run.seed)
+    synthetic, optimizers, facts = _synthetic(data, ipc, config, run)
+    outer, inner = _matching_steps(ipc, config)
+    schedule = BilevelSchedule(epochs=config.iterations, outer_steps=outer, inner_steps=inner, inner_lr=config.lr_net,
+                               inner_optimizer="sgd", checkpoint_every=config.checkpoint_every)
+    problem = GradientMatching(data, synthetic, config, run.device)
+    name = "dsa" if config.dsa else "dc"
+    return _run(problem, synthetic, optimizers, schedule, name, ipc, config, run,
+                {**facts, "outer_steps": outer, "inner_steps": inner})
+
+
+def condense_kip(data: ImageData, ipc: int, config: KIPConfig, run: RunOptions) -> Condensed:
+    _check_ipc(data, ipc)
+    seed_everything(run.seed)
+    x, y = _initial_images(data, ipc, run.seed)
+    synthetic = SyntheticImages(x, y, data.num_classes, learn_labels=config.learn_labels).to(run.device)
+    optimizers = {name: torch.optim.Adam(params, lr=config.lr) for name, params in synthetic.parameter_groups().items()}
+    schedule = BilevelSchedule(epochs=config.iterations, outer_steps=1, inner_steps=0,
+                               checkpoint_every=config.checkpoint_every)
+    facts = {"parametrization": "images", "stored_floats": synthetic.storage(), "learn_labels": config.learn_labels}
+    condensed = _run(KernelInducingPoints(data, synthetic, config, run.device), synthetic, optimizers, schedule,
+                     "kip", ipc, config, run, facts)
+    return Condensed(condensed.x, condensed.y, {**condensed.info, "krr_test_acc": krr_accuracy(data, condensed.x, condensed.y)})
+
+
+def condense_random(data: ImageData, ipc: int, config: CoresetImagesConfig, run: RunOptions) -> Condensed:
+    _check_ipc(data, ipc)
+    x, y = _initial_images(data, ipc, run.seed)
+    return Condensed(x.clone(), y.clone(), {"selection": "uniformly random real images per class"})
+
+
+def condense_herding(data: ImageData, ipc: int, config: CoresetImagesConfig, run: RunOptions) -> Condensed:
+    _check_ipc(data, ipc)
+    seed_everything(run.seed)
+    model = build("convnet", data.shape, data.num_classes, run.device)
+    train_network(model, data.train_x.to(run.device), data.train_y.to(run.device),
+                  EvalConfig(epochs=config.embed_epochs, dsa=False), progress=run.progress)
+    model.eval()
+    picked = []
+    with torch.no_grad():
+        for cls in range(data.num_classes):
+            members = (data.train_y == cls).nonzero().flatten()
+            embeddings = torch.cat([model.embed(data.train_x[members[i:i + 1000]].to(run.device)).cpu()
+                                    for i in range(0, len(members), 1000)])
+            picked.append(members[herding(embeddings, ipc)])
+    rows = torch.cat(picked)
+    return Condensed(data.train_x[rows].clone(), data.train_y[rows].clone(),
+                     {"selection": f"herding on a ConvNet trained {config.embed_epochs} epoch(s) on the full set"})
+
+
+@dataclass(frozen=True)
+class Method:
+    config_class: type
+    condense: Callable[[ImageData, int, Any, RunOptions], Condensed]
+
+
+METHODS: Registry[Method] = Registry("method")
+METHODS.register("dc")(Method(DCConfig, condense_gradient_matching))
+METHODS.register("dsa")(Method(DSAMatchingConfig, condense_gradient_matching))
+METHODS.register("dm")(Method(DMConfig, condense_dm))
+METHODS.register("kip")(Method(KIPConfig, condense_kip))
+METHODS.register("random")(Method(CoresetImagesConfig, condense_random))
+METHODS.register("herding")(Method(CoresetImagesConfig, condense_herding))
