@@ -2,7 +2,6 @@
 ``grid.png``, written together or not at all."""
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -10,7 +9,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from graphdistill.core.atomic import staged_directory, write_json
+from graphdistill.core.atomic import read_json_if_present, staged_directory, write_json
 from graphdistill.core.errors import InputError, describe
 
 IMAGES_FILE = "images.pt"
@@ -75,9 +74,5 @@ def read_condensed(path: str | os.PathLike) -> tuple[Tensor, Tensor, dict[str, A
         raise InputError(f"{file}: x must be (n, C, H, W) with n labels, got {tuple(x.shape)} and {tuple(y.shape)}")
     if not torch.isfinite(x).all():
         raise InputError(f"{file}: the images contain NaN or infinite values")
-    meta_path = directory / META_FILE
-    try:
-        meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
-    except json.JSONDecodeError as exc:
-        raise InputError(f"malformed {meta_path}: {exc}") from exc
+    meta = read_json_if_present(directory / META_FILE)
     return x, (y.float() if y.dim() == 2 else y.long()), meta

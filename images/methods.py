@@ -16,7 +16,7 @@ from torch import Tensor, nn
 from graphdistill.core.coreset import herding
 from graphdistill.core.errors import InputError
 from graphdistill.core.kernels import krr_fit, relu_kernels
-from graphdistill.core.loop import BilevelSchedule, ClosedFormInner, RunOptions, run_bilevel
+from graphdistill.core.loop import BilevelSchedule, RunOptions, WithoutInnerTraining, run_bilevel
 from graphdistill.core.matching import distribution_distance, gradient_distance
 from graphdistill.core.registry import Registry
 from graphdistill.core.seed import seed_everything
@@ -174,7 +174,7 @@ class _RealBatches:
         return self.x[pool[torch.randperm(len(pool), device=pool.device)[:count]]]
 
 
-class DistributionMatching:
+class DistributionMatching(WithoutInnerTraining):
     """Per class: squared distance of the mean embeddings of a real and the synthetic batch (DM)."""
 
     def __init__(self, data: ImageData, synthetic: SyntheticSet, config: DMConfig, device: torch.device):
@@ -202,12 +202,6 @@ class DistributionMatching:
             real_embeddings = model.embed(torch.cat(reals)).split([len(r) for r in reals])
         syn_embeddings = model.embed(torch.cat(syns)).split([len(s) for s in syns])
         return sum(distribution_distance(r, s, "mean") for r, s in zip(real_embeddings, syn_embeddings))
-
-    def inner_data(self) -> None:
-        return None
-
-    def inner_loss(self, model: nn.Module, data: None) -> Tensor:
-        raise AssertionError("DM never trains its network")
 
 
 class GradientMatching:
@@ -247,16 +241,13 @@ class GradientMatching:
         return F.cross_entropy(model(images), labels)
 
 
-class KernelInducingPoints:
+class KernelInducingPoints(WithoutInnerTraining):
     """MSE of KRR predictions (NTK, support = synthetic set) on a batch of real images."""
 
     def __init__(self, data: ImageData, synthetic: SyntheticImages, config: KIPConfig, device: torch.device):
         self.data, self.synthetic, self.config, self.device = data, synthetic, config, device
         self.x = data.train_x.to(device).flatten(1)
         self.y = one_hot_targets(data.train_y, data.num_classes).to(device)
-
-    def new_model(self) -> nn.Module:
-        return ClosedFormInner()
 
     def outer_loss(self, model: nn.Module) -> Tensor:
         images, labels = self.synthetic.materialize()
@@ -266,12 +257,6 @@ class KernelInducingPoints:
         alpha = krr_fit(relu_kernels(support)[0], targets, self.config.ridge)
         prediction = relu_kernels(self.x[batch], support)[0] @ alpha
         return F.mse_loss(prediction, self.y[batch])
-
-    def inner_data(self) -> None:
-        return None
-
-    def inner_loss(self, model: nn.Module, data: None) -> Tensor:
-        raise AssertionError("KIP has no inner training")
 
 
 @torch.no_grad()

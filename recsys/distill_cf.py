@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 from graphdistill.core.errors import InputError
 from graphdistill.core.kernels import krr_fit
-from graphdistill.core.loop import BilevelSchedule, ClosedFormInner, RunOptions, run_bilevel
+from graphdistill.core.loop import BilevelSchedule, RunOptions, WithoutInnerTraining, run_bilevel
 from graphdistill.core.synthetic import SyntheticSet
 from recsys.infae import RIDGE_GRID, SELECTION_METRIC, EvaluationSetup, ntk, validation_scores
 
@@ -119,15 +119,12 @@ class SyntheticUsers(SyntheticSet):
         return draws.clamp(max=1.0)
 
 
-class DistillCFProblem:
+class DistillCFProblem(WithoutInnerTraining):
     """The loss of :class:`SyntheticUsers` against the real training rows (see the module docstring)."""
 
     def __init__(self, synthetic: SyntheticUsers, real: Tensor, config: DistillCFConfig):
         self.synthetic, self.real, self.config = synthetic, real, config
         self.mean_real_row_sum = float(real.sum(1).mean())
-
-    def new_model(self) -> nn.Module:
-        return ClosedFormInner()
 
     def outer_loss(self, model: nn.Module) -> Tensor:
         support = self.synthetic.materialize()
@@ -140,11 +137,6 @@ class DistillCFProblem:
         cardinality = support.sum(1).mean() / self.mean_real_row_sum
         return -likelihood + self.config.cardinality_reg * cardinality
 
-    def inner_data(self) -> None:
-        return None
-
-    def inner_loss(self, model: nn.Module, data: None) -> Tensor:
-        raise AssertionError("Distill-CF has no inner training steps")
 
 
 def select_ridge(synthetic: SyntheticUsers, setup: EvaluationSetup, seed: int) -> float:

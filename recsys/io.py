@@ -3,7 +3,6 @@ and ``meta.json``, written together or not at all; plus the sparse / binary stor
 from __future__ import annotations
 
 import io
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,7 @@ import scipy.sparse as sp
 import torch
 from torch import Tensor
 
-from graphdistill.core.atomic import staged_directory, write_json
+from graphdistill.core.atomic import read_json_if_present, staged_directory, write_json
 from graphdistill.core.errors import InputError, describe
 
 MATRIX_FILE = "distilled.npz"
@@ -111,11 +110,7 @@ def read_distilled(path: str | os.PathLike) -> tuple[sp.csr_matrix, np.ndarray, 
         raise InputError(f"{npz}: {matrix.shape[1]} columns but {len(tokens)} item tokens")
     if matrix.nnz and not np.isfinite(matrix.data).all():
         raise InputError(f"{npz}: non-finite interaction values")
-    meta_path = npz.parent / META_FILE
-    try:
-        meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
-    except json.JSONDecodeError as exc:
-        raise InputError(f"malformed {meta_path}: {exc}") from exc
+    meta = read_json_if_present(npz.parent / META_FILE)
     return matrix, tokens, meta
 
 

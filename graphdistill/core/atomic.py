@@ -34,6 +34,19 @@ def write_json(obj: Any, path: str | os.PathLike) -> None:
     Path(path).write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
+def read_json_if_present(path: str | os.PathLike) -> dict[str, Any]:
+    """The JSON object in ``path``, ``{}`` when there is no such file; malformed JSON is an input error."""
+    from graphdistill.core.errors import InputError
+
+    path = Path(path)
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise InputError(f"malformed {path}: {exc}") from exc
+
+
 @contextlib.contextmanager
 def staged_directory(out: str | os.PathLike, overwrite: bool = False) -> Iterator[Path]:
     """Yield a temporary sibling of ``out``; on success it is renamed to ``out``, on error removed.

@@ -97,6 +97,20 @@ class ClosedFormInner(nn.Module):
     ``inner_steps=0``."""
 
 
+class WithoutInnerTraining:
+    """Base for problems whose schedule has ``inner_steps=0`` (closed-form inner solutions, DM's untrained
+    networks): the loop never asks them for inner data or an inner loss."""
+
+    def new_model(self) -> nn.Module:
+        return ClosedFormInner()
+
+    def inner_data(self) -> None:
+        return None
+
+    def inner_loss(self, model: nn.Module, data: Any) -> Tensor:
+        raise AssertionError(f"{type(self).__name__} has no inner training; use inner_steps=0")
+
+
 @dataclass(frozen=True)
 class RunOptions:
     """Settings of one condensation run that are not the method's hyper-parameters.

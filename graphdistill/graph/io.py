@@ -1,7 +1,6 @@
 """Condensed graphs on disk: ``graph.pt`` (a dict of tensors) + ``meta.json``; never a pickled object."""
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -9,7 +8,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from graphdistill.core.atomic import staged_directory, write_json
+from graphdistill.core.atomic import read_json_if_present, staged_directory, write_json
 from graphdistill.core.errors import InputError, describe
 
 GRAPH_FILE = "graph.pt"
@@ -48,11 +47,7 @@ def read_condensed(path: str | os.PathLike) -> tuple[Tensor, Tensor, Tensor, dic
     tensors = _load_tensor(directory / GRAPH_FILE, "condensed graph")
     if not isinstance(tensors, dict) or not {"x", "adj", "y"} <= set(tensors):
         raise InputError(f"{directory / GRAPH_FILE} is not a condensed graph (needs tensors x, adj, y)")
-    meta_path = directory / META_FILE
-    try:
-        meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
-    except json.JSONDecodeError as exc:
-        raise InputError(f"malformed {meta_path}: {exc}") from exc
+    meta = read_json_if_present(directory / META_FILE)
     return tensors["x"].float(), tensors["adj"].float(), tensors["y"].long(), meta
 
 
