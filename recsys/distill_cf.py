@@ -7,8 +7,13 @@ log-likelihood of the real rows under ``K(X, S) (K(S, S) + lambda tr/n I)^-1 S``
 regulariser. Two relaxations:
 
 - ``gumbel`` (the paper): the sum of ``gamma`` Gumbel-softmax samples at temperature ``tau``, clipped to 1.
-- ``expected``: ``1 - (1 - softmax(logits))^gamma``, the probability that ``gamma`` categorical draws hit an
-  item at least once, i.e. the expectation of the clipped hard (``tau -> 0``) sample, with no sampling.
+- ``mean``: ``min(1, gamma softmax(logits / tau))``, the expectation of that sum to first order in
+  ``1 / tau`` (a Gumbel-softmax draw at a high temperature is ``softmax(logits / tau)`` plus zero-mean noise),
+  without drawing anything: about 40x cheaper per step. ``benchmarks/recsys.py`` compares the two.
+
+The closed form ``1 - (1 - softmax(logits))^gamma`` (the expectation of the clipped hard sample) was tried
+first and dropped: without the temperature the synthetic rows become sharp early, which on
+amazon-magazine (users with 1-2 training items) fell to nDCG@10 8.6 against 22.7 for ``gumbel``.
 """
 from __future__ import annotations
 
@@ -23,7 +28,7 @@ from graphdistill.core.loop import BilevelSchedule, RunOptions, WithoutInnerTrai
 from graphdistill.core.synthetic import SyntheticSet
 from recsys.infae import RIDGE_GRID, SELECTION_METRIC, EvaluationSetup, ntk, validation_scores
 
-RELAXATIONS = ("expected", "gumbel")
+RELAXATIONS = ("mean", "gumbel")
 
 
 @dataclass(frozen=True)
@@ -36,7 +41,7 @@ class DistillCFConfig:
         gamma: draws per synthetic user (Gumbel samples, or the exponent of the closed form).
         tau: Gumbel-softmax temperature (``gumbel`` relaxation only).
         cardinality_reg: weight ``c`` of ``mean row sum of S / mean real row sum``.
-        relaxation: ``expected`` (closed form, default) or ``gumbel`` (the paper's sampling).
+        relaxation: ``mean`` (closed form, default) or ``gumbel`` (the paper's sampling).
         eval_every: steps between validation scorings (ridge grid, HR@100); the best state is kept.
         patience: stop this many steps after the best validation score (0: never).
         batch_users: real users per step (0: all of them, the paper's full batch).
@@ -48,7 +53,7 @@ class DistillCFConfig:
     gamma: int = 200
     tau: float = 10.0
     cardinality_reg: float = 1e-3
-    relaxation: str = "expected"
+    relaxation: str = "mean"
     eval_every: int = 25
     patience: int = 150
     batch_users: int = 0
@@ -67,10 +72,14 @@ class _GumbelSoftmaxSum(torch.autograd.Function):
 
     @staticmethod
     def _draws(logits: Tensor, samples: int, tau: float, seed: int):
+        """Chunks ``(c, n, d)`` of draws ``softmax((logits + g) / tau)`` with standard Gumbel ``g``, about 4M
+        values per chunk."""
         generator = torch.Generator(device=logits.device).manual_seed(seed)
-        for _ in range(samples):
-            uniform = torch.rand(logits.shape, generator=generator, device=logits.device, dtype=logits.dtype)
-            gumbel = -torch.log(-torch.log(uniform.clamp_min(torch.finfo(logits.dtype).tiny)))
+        chunk = max(1, min(samples, 4_000_000 // max(1, logits.numel())))
+        for start in range(0, samples, chunk):
+            uniform = torch.rand((min(chunk, samples - start), *logits.shape), generator=generator,
+                                 device=logits.device, dtype=logits.dtype)
+            gumbel = uniform.clamp_min_(torch.finfo(logits.dtype).tiny).log_().neg_().log_().neg_()
             yield torch.softmax((logits + gumbel) / tau, dim=-1)
 
     @staticmethod
@@ -78,8 +87,8 @@ class _GumbelSoftmaxSum(torch.autograd.Function):
         ctx.save_for_backward(logits)
         ctx.settings = (samples, tau, seed)
         total = torch.zeros_like(logits)
-        for draw in _GumbelSoftmaxSum._draws(logits, samples, tau, seed):
-            total += draw
+        for draws in _GumbelSoftmaxSum._draws(logits, samples, tau, seed):
+            total += draws.sum(0)
         return total
 
     @staticmethod
@@ -87,8 +96,8 @@ class _GumbelSoftmaxSum(torch.autograd.Function):
         (logits,) = ctx.saved_tensors
         samples, tau, seed = ctx.settings
         total = torch.zeros_like(logits)
-        for draw in _GumbelSoftmaxSum._draws(logits, samples, tau, seed):
-            total += draw * (grad - (grad * draw).sum(-1, keepdim=True))
+        for draws in _GumbelSoftmaxSum._draws(logits, samples, tau, seed):
+            total += (draws * (grad - (grad * draws).sum(-1, keepdim=True))).sum(0)
         return total / tau, None, None, None
 
 
@@ -110,9 +119,8 @@ class SyntheticUsers(SyntheticSet):
 
     def materialize(self, seed: int | None = None) -> Tensor:
         """The relaxed interaction matrix; ``seed`` fixes the Gumbel draws (default: from torch's generator)."""
-        if self.config.relaxation == "expected":
-            log_miss = torch.log1p(-torch.softmax(self.logits, dim=-1).clamp_max(1 - 1e-7))
-            return -torch.expm1(self.config.gamma * log_miss)
+        if self.config.relaxation == "mean":
+            return (self.config.gamma * torch.softmax(self.logits / self.config.tau, dim=-1)).clamp(max=1.0)
         if seed is None:
             seed = int(torch.randint(0, 2**62, ()))
         draws = _GumbelSoftmaxSum.apply(self.logits, self.config.gamma, self.config.tau, seed)
@@ -131,7 +139,8 @@ class DistillCFProblem(WithoutInnerTraining):
         target = self.real
         if 0 < self.config.batch_users < target.shape[0]:
             target = target[torch.randperm(target.shape[0], device=target.device)[:self.config.batch_users]]
-        alpha = krr_fit(ntk(support).double(), support.double(), float(self.synthetic.ridge)).to(support.dtype)
+        alpha = krr_fit(ntk(support.double()), support.double(), float(self.synthetic.ridge), escalate=True)
+        alpha = alpha.to(support.dtype)
         prediction = ntk(target, support) @ alpha
         likelihood = (torch.log_softmax(prediction, dim=-1) * target).sum(1).mean()
         cardinality = support.sum(1).mean() / self.mean_real_row_sum

@@ -32,10 +32,14 @@ def ntk(x: Tensor, y: Tensor | None = None) -> Tensor:
 
 def dual_coefficients(support: Tensor, ridges: tuple[float, ...]) -> list[Tensor]:
     """``(K(S,S) + ridge tr/n I)^-1 S`` for every ridge, solved in float64 (small ridges on a 6,040-user
-    kernel are not positive definite in float32); returned in ``support``'s dtype."""
+    kernel are not positive definite in float32); returned in ``support``'s dtype.
+
+    A ridge too small for the kernel to be numerically positive definite (near-identical synthetic users)
+    is solved with the smallest larger power-of-ten multiple that is, as a plain solve would silently do
+    with garbage; validation then judges it like any other."""
     kernel = ntk(support.double())
     target = support.double()
-    return [krr_fit(kernel, target, ridge).to(support.dtype) for ridge in ridges]
+    return [krr_fit(kernel, target, ridge, escalate=True).to(support.dtype) for ridge in ridges]
 
 
 def _dense_rows(matrix: sp.csr_matrix, rows: slice, device: torch.device, dtype: torch.dtype) -> Tensor:

@@ -47,7 +47,7 @@ def relu_kernels(x: Tensor, y: Tensor | None = None, weight_var: float = 2.0,
     return nngp + weight_var * s_xy * expected_step, nngp
 
 
-def krr_fit(k_train: Tensor, targets: Tensor, ridge: float) -> Tensor:
+def krr_fit(k_train: Tensor, targets: Tensor, ridge: float, escalate: bool = False) -> Tensor:
     """Dual coefficients ``(K + ridge * tr(K) / n * I)^-1 Y`` by Cholesky.
 
     The ridge is relative to the kernel's mean diagonal, so one grid of values fits kernels of any
@@ -57,6 +57,8 @@ def krr_fit(k_train: Tensor, targets: Tensor, ridge: float) -> Tensor:
         k_train: ``(n, n)`` symmetric positive semi-definite kernel of the support set.
         targets: ``(n, k)`` (or ``(n,)``) targets of the support set.
         ridge: relative regularisation ``lambda >= 0``.
+        escalate: if the regularised kernel is not numerically positive definite (near-duplicate support
+            rows), retry with the ridge multiplied by 10, up to six times, instead of raising.
 
     Returns:
         ``alpha`` with the shape of ``targets``.
@@ -68,9 +70,12 @@ def krr_fit(k_train: Tensor, targets: Tensor, ridge: float) -> Tensor:
     n = k_train.shape[0]
     if k_train.shape != (n, n) or targets.shape[0] != n:
         raise ValueError(f"kernel {tuple(k_train.shape)} and targets {tuple(targets.shape)} do not match")
-    regularised = k_train + ridge * torch.trace(k_train) / n * torch.eye(n, dtype=k_train.dtype, device=k_train.device)
-    factor, info = torch.linalg.cholesky_ex(regularised)
-    if int(info) != 0:
+    identity = torch.eye(n, dtype=k_train.dtype, device=k_train.device)
+    for attempt in range(7 if escalate else 1):
+        factor, info = torch.linalg.cholesky_ex(k_train + ridge * 10**attempt * torch.trace(k_train) / n * identity)
+        if int(info) == 0:
+            break
+    else:
         raise ValueError(f"regularised kernel is not positive definite (ridge={ridge}); increase the ridge")
     column = targets if targets.dim() == 2 else targets[:, None]
     alpha = torch.cholesky_solve(column, factor)
