@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# GPU check: the Cora GCond runs of benchmarks/graph.py and the ml-100k Distill-CF run of benchmarks/recsys.py
-# on --device cuda, printing wall times.
+# GPU check: the Cora GCond runs of benchmarks/graph.py, the ml-100k Distill-CF run of benchmarks/recsys.py and
+# the MNIST DM IPC10 run of benchmarks/images.py (published schedule: 20,000 iterations, 256 real images per
+# class; IMAGES_ITERATIONS overrides) on --device cuda, printing wall times.
 #
 #   bash benchmarks/gpu_check.sh DATA_ROOT [OUT_DIR]
 #
-# DATA_ROOT holds planetoid/Cora/raw and recsys/ml-100k-fixed (a device machine does not see ../shared: copy that folder into
+# DATA_ROOT holds planetoid/Cora/raw, recsys/ml-100k-fixed and images/MNIST/raw (a device machine does not see ../shared: copy that folder into
 # the repository under an ignored path and pass it). Prints one JSON line per run and a summary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,6 +30,13 @@ end=$(date +%s.%N)
 echo "distill-cf ml-100k-fixed 50 users on cuda: $(python -c "print(round($end - $start, 1))") s wall (process, incl. start-up)"
 graphdistill evaluate recsys --dataset ml-100k-fixed --data-root "$DATA_ROOT" --condensed "$OUT_DIR/ml100k-distill-cf-50" \
   --device cuda --quiet --json | tail -n 1
+start=$(date +%s.%N)
+graphdistill condense images --dataset mnist --data-root "$DATA_ROOT" --method dm --ipc 10 --seed 0 \
+  --iterations "${IMAGES_ITERATIONS:-20000}" --out "$OUT_DIR/mnist-dm-10" --device cuda --quiet --overwrite
+end=$(date +%s.%N)
+echo "dm mnist ipc10 on cuda: $(python -c "print(round($end - $start, 1))") s wall (process, incl. start-up)"
+graphdistill evaluate images --dataset mnist --data-root "$DATA_ROOT" --condensed "$OUT_DIR/mnist-dm-10" \
+  --runs 5 --device cuda --quiet --json | tail -n 1
 python - "$OUT_DIR" <<'PY'
 import json, pathlib, sys
 for meta in sorted(pathlib.Path(sys.argv[1]).glob("*/meta.json")):

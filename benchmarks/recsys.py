@@ -67,7 +67,8 @@ def main() -> None:
         print(f"{key}: nDCG@10 {score['ndcg@10']:.2f} ({score['wall_s']:.0f} s)", flush=True)
 
     def condensed(dataset: str, method: str, users: int, seed: int, tmp: Path, flags: list[str]) -> tuple[Path, dict]:
-        out = tmp / f"{dataset}-{method}-{users}-{seed}-{len(flags)}"
+        tag = "".join(c if c.isalnum() or c in ".-" else "_" for c in "_".join(flags))
+        out = tmp / f"{dataset}-{method}-{users}-{seed}-{tag}"
         if not out.exists():
             run_json(cli("condense", "recsys", *common(dataset), "--method", method, "--users", str(users),
                          "--seed", str(seed), "--out", str(out), *flags))
@@ -99,7 +100,8 @@ def main() -> None:
 
 
 def extras(args, store, tmp: Path, evaluate, condensed, condense_facts) -> None:
-    """Gumbel vs closed form, and stored values vs accuracy (post-hoc pruning of the soft output)."""
+    """Gumbel vs closed form, and stored values vs accuracy: ``--keep-fraction`` (the largest values, then
+    optimised on that support) against pruning the dense output afterwards, and binary outputs."""
     from recsys.io import binarize, keep_largest, read_distilled, write_distilled
 
     dataset, users = args.extras_dataset, args.extras_users
@@ -113,10 +115,14 @@ def extras(args, store, tmp: Path, evaluate, condensed, condense_facts) -> None:
         matrix, tokens, _ = read_distilled(out)
         soft = torch.as_tensor(matrix.toarray())
         original = meta["compression"]["original_interactions"]
-        variants = {f"keep {fraction}": keep_largest(soft, int(fraction * original)) for fraction in KEEP_FRACTIONS}
+        variants = {f"pruned to {fraction}": keep_largest(soft, int(fraction * original)) for fraction in KEEP_FRACTIONS}
         variants.update({"binary top-k": binarize(soft, "top-k"), "binary >= 0.5": binarize(soft, "threshold")})
-        variants.update({f"binary top-k of keep {f}": binarize(keep_largest(soft, int(f * original)), "top-k")
-                         for f in (0.1,)})
+        for fraction in KEEP_FRACTIONS:
+            key = f"{dataset}/sparse/{users}/{seed}/fine-tuned {fraction}"
+            if key not in store.runs:
+                out, meta = condensed(dataset, "distill-cf", users, seed, tmp, ["--keep-fraction", str(fraction)])
+                evaluate(key, dataset, "infae", out, {"method": f"distill-cf --keep-fraction {fraction}",
+                                                     "users": users, "seed": seed, **condense_facts(meta)})
         for name, variant in variants.items():
             key = f"{dataset}/sparse/{users}/{seed}/{name}"
             if key in store.runs:

@@ -266,6 +266,7 @@ def _recsys_setup(args: argparse.Namespace):
 
 
 def _condense_recsys(args: argparse.Namespace) -> dict[str, Any]:
+    import scipy.sparse as sp
     import torch
 
     from graphdistill.core.runinfo import resolve_device
@@ -275,9 +276,12 @@ def _condense_recsys(args: argparse.Namespace) -> dict[str, Any]:
     started = time.perf_counter()
     out = Path(args.out)
     method = METHODS[args.method]
-    config = build_config(method.config_class, *_config_layers(args, {}, args.dataset))
     if args.keep_fraction is not None and not 0 < args.keep_fraction <= 1:
         raise InputError(f"--keep-fraction must be in (0, 1], got {args.keep_fraction}")
+    layers = _config_layers(args, {}, args.dataset)
+    if args.keep_fraction is not None and "keep_fraction" in {f.name for f in dataclasses.fields(method.config_class)}:
+        layers.insert(-1, {"keep_fraction": args.keep_fraction})  # the method optimises its sparse values itself
+    config = build_config(method.config_class, *layers)
     device = resolve_device(args.device)
     with _partial_directory(out, args.overwrite) as partial:
         setup = _recsys_setup(args)
@@ -292,8 +296,6 @@ def _condense_recsys(args: argparse.Namespace) -> dict[str, Any]:
             matrix = keep_largest(matrix, max(1, int(args.keep_fraction * data.train_interactions)))
         if args.binarize:
             matrix = binarize(matrix, args.binarize, args.threshold)
-        import scipy.sparse as sp
-
         stored = sp.csr_matrix(matrix.numpy())
         meta = {
             "dataset": data.name, "source": data.source, "method": args.method, "users": args.users,

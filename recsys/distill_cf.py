@@ -18,6 +18,7 @@ amazon-magazine (users with 1-2 training items) fell to nDCG@10 8.6 against 22.7
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import torch
 from torch import Tensor, nn
@@ -46,6 +47,10 @@ class DistillCFConfig:
         patience: stop this many steps after the best validation score (0: never).
         batch_users: real users per step (0: all of them, the paper's full batch).
         checkpoint_every: steps between checkpoints (with an output directory).
+        keep_fraction: sparse output: after the steps, keep only the largest values of the best state,
+            ``keep_fraction`` x the training interactions in all, and optimise those values (in ``(0, 1)``,
+            the rest fixed at zero) for ``sparse_steps`` more steps with the same loss and selection
+            (1.0: the dense soft matrix).
     """
 
     steps: int = 500
@@ -58,11 +63,14 @@ class DistillCFConfig:
     patience: int = 150
     batch_users: int = 0
     checkpoint_every: int = 50
+    keep_fraction: float = 1.0
+    sparse_steps: int = 300
 
     def __post_init__(self) -> None:
         if self.relaxation not in RELAXATIONS:
             raise InputError(f"unknown relaxation {self.relaxation!r}; choose one of {', '.join(RELAXATIONS)}")
-        if self.steps < 0 or self.gamma < 1 or self.tau <= 0 or self.lr <= 0 or self.eval_every < 1:
+        if (self.steps < 0 or self.gamma < 1 or self.tau <= 0 or self.lr <= 0 or self.eval_every < 1
+                or not 0 < self.keep_fraction <= 1 or self.sparse_steps < 0):
             raise InputError(f"impossible Distill-CF settings: {self}")
 
 
@@ -127,6 +135,29 @@ class SyntheticUsers(SyntheticSet):
         return draws.clamp(max=1.0)
 
 
+class SparseSyntheticUsers(SyntheticSet):
+    """Synthetic users with a fixed support: the ``keep`` largest entries of ``dense`` stay, as learnable
+    values ``sigmoid(theta)`` in ``(0, 1)``; every other entry is zero. Carries the ridge like
+    :class:`SyntheticUsers`."""
+
+    def __init__(self, dense: Tensor, keep: int, ridge: Tensor):
+        super().__init__(None)
+        positions = dense.flatten().topk(min(keep, dense.numel())).indices.sort().values
+        self.register_buffer("positions", positions)
+        self.register_buffer("ridge", ridge.detach().clone())
+        self.shape = tuple(dense.shape)
+        kept = dense.flatten()[positions].clamp(1e-4, 1 - 1e-4)
+        self.values = nn.Parameter(torch.logit(kept.float()))
+
+    def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
+        return {"values": [self.values]}
+
+    def materialize(self, seed: int | None = None) -> Tensor:
+        """The ``(users, items)`` matrix (``seed`` is accepted for the same call shape; nothing is drawn)."""
+        flat = self.values.new_zeros(self.shape[0] * self.shape[1])
+        return flat.index_put((self.positions,), torch.sigmoid(self.values)).view(self.shape)
+
+
 class DistillCFProblem(WithoutInnerTraining):
     """The loss of :class:`SyntheticUsers` against the real training rows (see the module docstring)."""
 
@@ -148,7 +179,7 @@ class DistillCFProblem(WithoutInnerTraining):
 
 
 
-def select_ridge(synthetic: SyntheticUsers, setup: EvaluationSetup, seed: int) -> float:
+def select_ridge(synthetic: SyntheticSet, setup: EvaluationSetup, seed: int) -> float:
     """Score the current synthetic users on validation for every ridge; store the best ridge in
     ``synthetic`` and return its HR@100."""
     with torch.no_grad():
@@ -174,17 +205,35 @@ def distill_cf(setup: EvaluationSetup, users: int, config: DistillCFConfig,
     # A fixed seed for the Gumbel draws scored at selection time, so the kept state is the one scored.
     selection_seed = seed + 1
     initial_score = select_ridge(synthetic, setup, selection_seed)
-    problem = DistillCFProblem(synthetic, real, config)
-    schedule = BilevelSchedule(epochs=config.steps, outer_steps=1, inner_steps=0, select_every=config.eval_every,
-                               patience=config.patience, checkpoint_every=config.checkpoint_every)
-    optimizer = torch.optim.Adam([synthetic.logits], lr=config.lr)
-    result = run_bilevel(problem, synthetic, {"logits": optimizer}, schedule, checkpoint_path=run.checkpoint_path,
-                         resume=run.resume, fingerprint={"method": "distill-cf", "users": users, "seed": seed,
-                                                     "config": asdict(config), "dataset": setup.data.name},
-                         select=lambda: select_ridge(synthetic, setup, selection_seed), progress=run.progress)
-    with torch.no_grad():
-        support = synthetic.materialize(selection_seed).cpu()
+    fingerprint = {"method": "distill-cf", "users": users, "seed": seed, "config": asdict(config),
+                   "dataset": setup.data.name}
+    result = _optimise(synthetic, setup, real, config, config.steps, run.checkpoint_path, run, fingerprint,
+                       selection_seed)
     info = {"ridge": float(synthetic.ridge), "initial_valid_hr@100": initial_score,
             "valid_hr@100_history": result.scores, "selected_step": result.selected_epoch,
             "steps_run": len(result.losses), "final_loss": result.losses[-1] if result.losses else None}
-    return support, info
+    with torch.no_grad():
+        support = synthetic.materialize(selection_seed)
+    if config.keep_fraction < 1:
+        sparse = SparseSyntheticUsers(support, max(1, int(config.keep_fraction * setup.data.train_interactions)),
+                                      synthetic.ridge).to(device)
+        path = None if run.checkpoint_path is None else Path(run.checkpoint_path).with_suffix(".sparse.pt")
+        finetune = _optimise(sparse, setup, real, config, config.sparse_steps, path, run,
+                             {**fingerprint, "phase": "sparse"}, selection_seed)
+        info.update({"ridge": float(sparse.ridge), "sparse_valid_hr@100_history": finetune.scores,
+                     "sparse_selected_step": finetune.selected_epoch, "sparse_steps_run": len(finetune.losses)})
+        with torch.no_grad():
+            support = sparse.materialize()
+    return support.cpu(), info
+
+
+def _optimise(synthetic: SyntheticSet, setup: EvaluationSetup, real: Tensor, config: DistillCFConfig, steps: int,
+              checkpoint_path, run: RunOptions, fingerprint: dict, selection_seed: int):
+    """Adam on the synthetic parameters through the core loop, validation every ``eval_every`` steps, best kept."""
+    problem = DistillCFProblem(synthetic, real, config)
+    schedule = BilevelSchedule(epochs=steps, outer_steps=1, inner_steps=0, select_every=config.eval_every,
+                               patience=config.patience, checkpoint_every=config.checkpoint_every)
+    optimizers = {name: torch.optim.Adam(params, lr=config.lr) for name, params in synthetic.parameter_groups().items()}
+    return run_bilevel(problem, synthetic, optimizers, schedule, checkpoint_path=checkpoint_path, resume=run.resume,
+                       fingerprint=fingerprint, select=lambda: select_ridge(synthetic, setup, selection_seed),
+                       progress=run.progress)

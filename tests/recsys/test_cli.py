@@ -18,13 +18,14 @@ def _error(capsys) -> str:
 def test_condense_then_evaluate_json(capsys, tmp_path, data_root):
     out = tmp_path / "dcf"
     assert main(["condense", "recsys", "--dataset", "ml-100k-fixed", "--data-root", str(data_root), "--users", "10",
-                 "--set", "steps=10", "--set", "eval_every=5", "--keep-fraction", "0.05", "--out", str(out),
+                 "--set", "steps=10", "--set", "eval_every=5", "--set", "sparse_steps=10", "--keep-fraction", "0.05", "--out", str(out),
                  "--quiet"]) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     meta = json.loads((out / "meta.json").read_text())
     assert summary["stored_values"] == meta["compression"]["stored_values"] == int(0.05 * 78676)
     assert meta["compression"]["values_ratio"] == pytest.approx(0.05, abs=1e-4)
     assert meta["config"]["steps"] == 10 and meta["users"] == 10 and meta["peak_rss_mib"] > 0
+    assert meta["config"]["keep_fraction"] == 0.05 and meta["sparse_steps_run"] == 10
     assert (out / "ml-100k-fixed.inter").is_file() and not (tmp_path / "dcf.partial").exists()
     assert main(["evaluate", "recsys", "--dataset", "ml-100k-fixed", "--data-root", str(data_root),
                  "--condensed", str(out), "--json"]) == 0

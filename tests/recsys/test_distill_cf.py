@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from graphdistill.core.errors import InputError
-from recsys.distill_cf import DistillCFConfig, SyntheticUsers, _GumbelSoftmaxSum, distill_cf
+from recsys.distill_cf import DistillCFConfig, SparseSyntheticUsers, SyntheticUsers, _GumbelSoftmaxSum, distill_cf
 from recsys.infae import evaluate_support
 from recsys.methods import METHODS, RunOptions
 
@@ -70,3 +70,19 @@ def test_head_users_are_the_most_active(ml100k):
     matrix, info = METHODS["head"].condense(ml100k, 5, None, RunOptions())
     counts = ml100k.data.train.sum(1).A.ravel()
     assert sorted(matrix.sum(1).tolist()) == sorted(counts[counts.argsort()[::-1][:5]].tolist())
+
+
+def test_sparse_users_keep_the_largest_entries_and_learn_only_them():
+    dense = torch.tensor([[0.9, 0.1, 0.5], [0.2, 0.8, 0.05]])
+    sparse = SparseSyntheticUsers(dense, 3, torch.tensor(0.1))
+    matrix = sparse.materialize()
+    assert torch.allclose(matrix, torch.tensor([[0.9, 0.0, 0.5], [0.0, 0.8, 0.0]]), atol=1e-5)
+    matrix.sum().backward()
+    assert sparse.values.grad.shape == (3,) and (sparse.values.grad > 0).all()
+
+
+def test_keep_fraction_stores_that_share_of_the_training_interactions(ml100k):
+    config = DistillCFConfig(steps=5, eval_every=5, keep_fraction=0.02, sparse_steps=5)
+    matrix, info = distill_cf(ml100k, 10, config, RunOptions(progress=False))
+    assert int((matrix > 0).sum()) == int(0.02 * ml100k.data.train_interactions)
+    assert info["sparse_steps_run"] == 5
