@@ -116,7 +116,7 @@ def extras(args, store, tmp: Path, evaluate, condensed, condense_facts) -> None:
         soft = torch.as_tensor(matrix.toarray())
         original = meta["compression"]["original_interactions"]
         variants = {f"pruned to {fraction}": keep_largest(soft, int(fraction * original)) for fraction in KEEP_FRACTIONS}
-        variants.update({"binary top-k": binarize(soft, "top-k"), "binary >= 0.5": binarize(soft, "threshold")})
+        variants["binary top-k"] = binarize(soft, "top-k")
         for fraction in KEEP_FRACTIONS:
             key = f"{dataset}/sparse/{users}/{seed}/fine-tuned {fraction}"
             if key not in store.runs:

@@ -40,6 +40,9 @@ def binarize(matrix: Tensor, mode: str, threshold: float = 0.5) -> Tensor:
     expected number of interactions); ``threshold``: entries ``>= threshold``.
     """
     if mode == "threshold":
+        if not (matrix >= threshold).any():
+            raise InputError(f"no value reaches --threshold {threshold} (the largest is {float(matrix.max()):.4g}); "
+                             "lower it or use --binarize top-k")
         return (matrix >= threshold).to(matrix.dtype)
     if mode != "top-k":
         raise InputError(f"unknown --binarize {mode!r}; choose one of {', '.join(BINARIZE)}")

@@ -33,6 +33,8 @@ def test_keep_largest_and_binarize():
     assert binarize(matrix, "threshold", 0.55).tolist() == [[1, 0, 0, 0], [0, 1, 0, 1]]
     with pytest.raises(InputError):
         keep_largest(matrix, 0)
+    with pytest.raises(InputError, match="no value reaches --threshold 0.95"):
+        binarize(matrix, "threshold", 0.95)
 
 
 def test_align_items_reorders_columns_and_refuses_unknown_items():
