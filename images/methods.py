@@ -173,6 +173,14 @@ class _RealBatches:
         pool = self.members[cls]
         return self.x[pool[torch.randperm(len(pool), device=pool.device)[:count]]]
 
+    def paired(self, cls: int, count: int, syn: Tensor, dsa: DSA | None) -> tuple[Tensor, Tensor]:
+        """A real batch of ``cls`` and ``syn``, both augmented with one shared DSA draw (when ``dsa`` is set)."""
+        real = self(cls, count)
+        if dsa is None:
+            return real, syn
+        params = dsa.sample(1, real.shape[2], real.shape[3], shared=True, device=real.device)
+        return dsa.apply(real, params), dsa.apply(syn, params)
+
 
 class DistributionMatching(WithoutInnerTraining):
     """Per class: squared distance of the mean embeddings of a real and the synthetic batch (DM)."""
@@ -190,10 +198,7 @@ class DistributionMatching(WithoutInnerTraining):
         images, _ = self.synthetic.materialize()
         reals, syns = [], []
         for cls, rows in self.synthetic.class_slices.items():
-            real, syn = self.real(cls, self.config.batch_real), images[rows]
-            if self.dsa is not None:  # one parameter draw per class, shared by its real and synthetic batch
-                params = self.dsa.sample(1, real.shape[2], real.shape[3], shared=True, device=self.device)
-                real, syn = self.dsa.apply(real, params), self.dsa.apply(syn, params)
+            real, syn = self.real.paired(cls, self.config.batch_real, images[rows], self.dsa)
             reals.append(real)
             syns.append(syn)
         # One forward pass for all classes: the network normalises per image, so batching changes nothing
@@ -220,10 +225,7 @@ class GradientMatching:
         params = [p for p in model.parameters() if p.requires_grad]
         loss = images.new_zeros(())
         for cls, rows in self.synthetic.class_slices.items():
-            real, syn = self.real(cls, self.config.batch_real), images[rows]
-            if self.dsa is not None:
-                augment = self.dsa.sample(1, real.shape[2], real.shape[3], shared=True, device=self.device)
-                real, syn = self.dsa.apply(real, augment), self.dsa.apply(syn, augment)
+            real, syn = self.real.paired(cls, self.config.batch_real, images[rows], self.dsa)
             target = torch.full((len(real),), cls, device=self.device)
             grads_real = [g.detach() for g in torch.autograd.grad(F.cross_entropy(model(real), target), params)]
             grads_syn = torch.autograd.grad(F.cross_entropy(model(syn), labels[rows]), params, create_graph=True)

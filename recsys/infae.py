@@ -17,7 +17,7 @@ from torch import Tensor
 
 from graphdistill.core.kernels import krr_fit, relu_kernels
 from recsys.data import InteractionData
-from recsys.metrics import RankingAccumulator, fixed_negatives, item_propensity
+from recsys.metrics import RankingAccumulator, chunk_masks, fixed_negatives, item_propensity
 
 #: Distill-CF's and ∞-AE's grid of relative ridges, chosen by validation HR@100.
 RIDGE_GRID: tuple[float, ...] = (1e-5, 1e-3, 0.1, 1.0, 5.0, 50.0)
@@ -63,18 +63,19 @@ class EvaluationSetup:
     data: InteractionData
     propensity: Tensor
     negatives: np.ndarray
+    test_context: sp.csr_matrix
 
     @classmethod
     def of(cls, data: InteractionData, negative_seed: int = 0) -> "EvaluationSetup":
         return cls(data, torch.as_tensor(item_propensity(data.train), dtype=torch.float64),
-                   fixed_negatives(data.train, data.test, seed=negative_seed))
+                   fixed_negatives(data.train, data.test, seed=negative_seed), (data.train + data.valid).tocsr())
 
     def split(self, name: str) -> tuple[sp.csr_matrix, sp.csr_matrix]:
         """``(context, held-out)``: train rows for ``valid``; train + valid rows for ``test``."""
         if name == "valid":
             return self.data.train, self.data.valid
         if name == "test":
-            return (self.data.train + self.data.valid).tocsr(), self.data.test
+            return self.test_context, self.data.test
         raise ValueError(f"unknown split {name!r}")
 
 
@@ -84,9 +85,12 @@ def evaluate_scores(setup: EvaluationSetup, split: str, chunks: Iterator[tuple[s
     context, heldout = setup.split(split)
     accumulators = [RankingAccumulator(KS, setup.propensity) for _ in range(count)]
     for rows, scores in chunks:
+        masks = chunk_masks(context[rows], heldout[rows], scores[0].device)
+        if masks is None:
+            continue
         negatives = setup.negatives[rows] if with_auc else None
         for accumulator, score in zip(accumulators, scores):
-            accumulator.add(score, context[rows], heldout[rows], negatives)
+            accumulator.add_masked(score, *masks, negatives)
     return [accumulator.result() for accumulator in accumulators]
 
 

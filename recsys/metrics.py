@@ -53,6 +53,16 @@ def fixed_negatives(train: sp.csr_matrix, test: sp.csr_matrix, count: int = 50, 
     return negatives
 
 
+def chunk_masks(seen: sp.csr_matrix, heldout: sp.csr_matrix,
+                device: torch.device) -> tuple[np.ndarray, Tensor, Tensor] | None:
+    """``(rows with a held-out item, their seen mask, their held-out mask)`` of one chunk; ``None`` if no row has one."""
+    rows = np.flatnonzero(np.asarray(heldout.getnnz(1)).ravel() > 0)
+    if len(rows) == 0:
+        return None
+    return (rows, torch.as_tensor((seen[rows] > 0).toarray(), device=device),
+            torch.as_tensor((heldout[rows] > 0).toarray(), device=device))
+
+
 @dataclass
 class RankingAccumulator:
     """Sums of per-user metrics over score chunks, then :meth:`result` in percent."""
@@ -73,18 +83,19 @@ class RankingAccumulator:
             heldout: ``(b, items)`` items to find.
             negatives: ``(b, n)`` fixed negative items for AUC, or ``None`` to skip AUC.
         """
-        has_heldout = np.asarray(heldout.getnnz(1)).ravel() > 0
-        if not has_heldout.any():
-            return
-        rows = np.flatnonzero(has_heldout)
-        scores, seen, heldout = scores[torch.as_tensor(rows, device=scores.device)], seen[rows], heldout[rows]
-        target = torch.as_tensor((heldout > 0).toarray(), device=scores.device)
+        masks = chunk_masks(seen, heldout, scores.device)
+        if masks is not None:
+            self.add_masked(scores, *masks, negatives)
+
+    def add_masked(self, scores: Tensor, rows: np.ndarray, seen: Tensor, target: Tensor,
+                   negatives: np.ndarray | None) -> None:
+        """:meth:`add` with the masks of :func:`chunk_masks` (built once when several score sets share a chunk)."""
+        scores = scores[torch.as_tensor(rows, device=scores.device)]
         if negatives is not None:
             negative_scores = torch.gather(scores, 1, torch.as_tensor(negatives[rows], device=scores.device))
             self.auc_scores += [scores[target].double().cpu().numpy(), negative_scores.flatten().double().cpu().numpy()]
             self.auc_labels += [np.ones(int(target.sum())), np.zeros(negative_scores.numel())]
-        masked = scores.clone()
-        masked[torch.as_tensor((seen > 0).toarray(), device=scores.device)] = -math.inf
+        masked = scores.masked_fill(seen, -math.inf)
         top = torch.topk(masked, max(self.ks), dim=1).indices
         hits = torch.gather(target, 1, top).double()
         positives = target.sum(1).double()

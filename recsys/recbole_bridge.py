@@ -134,7 +134,7 @@ def train_and_evaluate(model_name: str, setup: EvaluationSetup, distilled: sp.cs
         logging.getLogger().setLevel(logging.WARNING)
         init_seed(seed, True)
         dataset = create_dataset(config)
-        distilled_set, train_set, valid_set, _ = dataset.build()
+        distilled_set = dataset.build()[0]
         # Soft values reach the models through the rating field.
         distilled_set.inter_matrix = functools.partial(distilled_set.inter_matrix, value_field="rating")
         distilled_set.history_item_matrix = functools.partial(distilled_set.history_item_matrix, value_field="rating")
@@ -144,7 +144,7 @@ def train_and_evaluate(model_name: str, setup: EvaluationSetup, distilled: sp.cs
                     show_progress=progress)
 
         user_tokens = [f"u_{t}" for t in data.user_tokens]
-        context = (data.train + data.valid).tocsr()
+        context = setup.test_context
         item_ids = np.asarray(dataset.token2id("item_id", list(data.item_tokens)))
         history = _rows_by_recbole_id(dataset, "user_id", user_tokens, context, dataset.user_num)
         history = sp.csr_matrix((history.data, item_ids[history.indices], history.indptr),
@@ -159,7 +159,6 @@ def train_and_evaluate(model_name: str, setup: EvaluationSetup, distilled: sp.cs
                 batch = Interaction({"user_id": torch.as_tensor(recbole_users[rows], device=config["device"])})
                 scores = model.full_sort_predict(batch).view(len(recbole_users[rows]), -1)[:, item_ids]
                 accumulator.add(scores.float(), context[rows], data.test[rows], setup.negatives[rows])
-        del train_set, valid_set
     return accumulator.result()
 
 
