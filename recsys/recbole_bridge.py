@@ -14,7 +14,9 @@ Every RecBole compatibility workaround lives here:
   so graphdistill's own arguments (``--dataset=...``) would leak into it: ``sys.argv`` is hidden while it
   is built;
 - pandas >= 3 and torch warn about RecBole's deprecated calls (inplace ``fillna`` on our complete files,
-  ``torch.cuda.amp``): silenced around RecBole calls.
+  ``torch.cuda.amp``): silenced around RecBole calls;
+- RecBole's trainers write TensorBoard logs into ``./log_tensorboard`` of whatever directory the user is in:
+  sent to the run's temporary directory instead.
 
 The distilled users, the original train / valid / test rows are four benchmark files of one dataset, so
 all share RecBole's id map. The model is built and trained on the distilled rows (soft values enter
@@ -63,15 +65,19 @@ def _patch_environment() -> None:
 
 
 @contextlib.contextmanager
-def _quiet_recbole():
-    argv = sys.argv
+def _quiet_recbole(scratch: Path):
+    import recbole.trainer.trainer as trainers
+    from torch.utils.tensorboard import SummaryWriter
+
+    argv, tensorboard = sys.argv, trainers.get_tensorboard
     sys.argv = argv[:1]
+    trainers.get_tensorboard = lambda logger: SummaryWriter(str(scratch / "tensorboard"))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             yield
     finally:
-        sys.argv = argv
+        sys.argv, trainers.get_tensorboard = argv, tensorboard
 
 
 def check_model(name: str) -> str:
@@ -122,7 +128,7 @@ def train_and_evaluate(model_name: str, setup: EvaluationSetup, distilled: sp.cs
     from recbole.utils import get_model, get_trainer, init_seed
 
     data = setup.data
-    with tempfile.TemporaryDirectory(prefix="graphdistill-recbole-") as tmp, _quiet_recbole():
+    with tempfile.TemporaryDirectory(prefix="graphdistill-recbole-") as tmp, _quiet_recbole(Path(tmp)):
         folder = Path(tmp) / _DATASET
         _write_files(folder, setup, distilled)
         config = Config(model=model_name, dataset=_DATASET, config_dict={

@@ -1,4 +1,5 @@
 import pytest
+import scipy.sparse as sp
 
 from graphdistill.core.errors import InputError
 from recsys.methods import METHODS, RunOptions
@@ -19,13 +20,14 @@ def test_unknown_model_is_refused():
 
 
 @pytest.mark.slow
-def test_ease_trained_on_a_distilled_log_scores_the_original_test_split(ml100k):
+def test_ease_trained_on_a_distilled_log_scores_the_original_test_split(ml100k, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     head, _ = METHODS["head"].condense(ml100k, 30, None, RunOptions())
     few, _ = METHODS["random"].condense(ml100k, 3, None, RunOptions())
-    import scipy.sparse as sp
 
     result = train_and_evaluate("EASE", ml100k, sp.csr_matrix(head.numpy()))
     weak = train_and_evaluate("EASE", ml100k, sp.csr_matrix(few.numpy()))
     assert result["users"] == 943
     assert result["ndcg@10"] > 1.5 * weak["ndcg@10"]
     assert set(result) >= {"hr@10", "ndcg@10", "hr@100", "ndcg@100", "psp@10", "auc"}
+    assert list(tmp_path.iterdir()) == []  # no RecBole logs or TensorBoard files left in the working directory
