@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # GPU check: the Cora GCond runs of benchmarks/graph.py, the ml-100k Distill-CF run of benchmarks/recsys.py and
-# the MNIST DM IPC10 run of benchmarks/images.py (published schedule: 20,000 iterations, 256 real images per
-# class; IMAGES_ITERATIONS overrides) on --device cuda, printing wall times.
+# the MNIST DM IPC10 run of benchmarks/images.py (the published schedule, benchmarks/presets/dm-published.toml:
+# 20,000 iterations, 256 real images per class; IMAGES_ITERATIONS overrides the count) on --device cuda,
+# printing wall times.
 #
 #   bash benchmarks/gpu_check.sh DATA_ROOT [OUT_DIR]
 #
@@ -32,7 +33,7 @@ graphdistill evaluate recsys --dataset ml-100k-fixed --data-root "$DATA_ROOT" --
   --device cuda --quiet --json | tail -n 1
 start=$(date +%s.%N)
 graphdistill condense images --dataset mnist --data-root "$DATA_ROOT" --method dm --ipc 10 --seed 0 \
-  --iterations "${IMAGES_ITERATIONS:-20000}" --out "$OUT_DIR/mnist-dm-10" --device cuda --quiet --overwrite
+  --config benchmarks/presets/dm-published.toml --iterations "${IMAGES_ITERATIONS:-20000}" --out "$OUT_DIR/mnist-dm-10" --device cuda --quiet --overwrite
 end=$(date +%s.%N)
 echo "dm mnist ipc10 on cuda: $(python -c "print(round($end - $start, 1))") s wall (process, incl. start-up)"
 graphdistill evaluate images --dataset mnist --data-root "$DATA_ROOT" --condensed "$OUT_DIR/mnist-dm-10" \
