@@ -81,8 +81,8 @@ def render(results: dict) -> str:
              "with SGD (momentum 0.9, wd 5e-4, lr 0.01 then 0.001 at the halfway epoch), DSA augmentation; mean "
              "+- std over every evaluation network of every seed. `eval epochs` below 1000 is a shortened "
              "protocol and says so.", "",
-             "| entry | images | ipc equiv. | seeds | eval epochs | networks | test acc | condense wall (s) | "
-             "peak RSS (MiB) | evaluate wall (s) |", "|---|---|---|---|---|---|---|---|---|---|"]
+             "| entry | images | ipc equiv. | seeds | eval epochs | networks | test acc | KRR test acc (kip) | "
+             "condense wall (s) | peak RSS (MiB) | evaluate wall (s) |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     groups: dict[tuple, list[dict]] = {}
     for run in results["runs"].values():
         groups.setdefault((run["entry"], run["eval_epochs"]), []).append(run)
@@ -91,9 +91,11 @@ def render(results: dict) -> str:
         mean, std = mean_std(accs)
         wall, _ = mean_std([run["condense_wall_s"] for run in runs])
         equiv = runs[0].get("ipc_equivalent")
+        krr = [run["krr_test_acc"] for run in runs if run.get("krr_test_acc") is not None]
+        krr_cell = f"{100 * mean_std(krr)[0]:.2f}" if krr else "-"
         lines.append(f"| {entry} | {runs[0]['images']} | {equiv if equiv is None else round(equiv, 2)} | "
                      f"{','.join(str(r['seed']) for r in runs)} | {epochs} | {len(accs)} | {100 * mean:.2f} +- "
-                     f"{100 * std:.2f} | {wall:.1f} | {max(r['peak_rss_mib'] for r in runs):.0f} | "
+                     f"{100 * std:.2f} | {krr_cell} | {wall:.1f} | {max(r['peak_rss_mib'] for r in runs):.0f} | "
                      f"{sum(r['eval_wall_s'] for r in runs) / len(runs):.0f} |")
     return "\n".join(lines) + "\n"
 
