@@ -33,7 +33,7 @@ graphdistill evaluate recsys --dataset ml-100k-fixed --data-root "$DATA_ROOT" --
   --device cuda --quiet --json | tail -n 1
 start=$(date +%s.%N)
 graphdistill condense images --dataset mnist --data-root "$DATA_ROOT" --method dm --ipc 10 --seed 0 \
-  --config benchmarks/presets/dm-published.toml --iterations "${IMAGES_ITERATIONS:-20000}" --out "$OUT_DIR/mnist-dm-10" --device cuda --quiet --overwrite
+  --config benchmarks/presets/dm-published.toml ${IMAGES_ITERATIONS:+--iterations "$IMAGES_ITERATIONS"} --out "$OUT_DIR/mnist-dm-10" --device cuda --quiet --overwrite
 end=$(date +%s.%N)
 echo "dm mnist ipc10 on cuda: $(python -c "print(round($end - $start, 1))") s wall (process, incl. start-up)"
 graphdistill evaluate images --dataset mnist --data-root "$DATA_ROOT" --condensed "$OUT_DIR/mnist-dm-10" \

@@ -40,10 +40,11 @@ def binarize(matrix: Tensor, mode: str, threshold: float = 0.5) -> Tensor:
     expected number of interactions); ``threshold``: entries ``>= threshold``.
     """
     if mode == "threshold":
-        if not (matrix >= threshold).any():
+        kept = matrix >= threshold
+        if not kept.any():
             raise InputError(f"no value reaches --threshold {threshold} (the largest is {float(matrix.max()):.4g}); "
                              "lower it or use --binarize top-k")
-        return (matrix >= threshold).to(matrix.dtype)
+        return kept.to(matrix.dtype)
     if mode != "top-k":
         raise InputError(f"unknown --binarize {mode!r}; choose one of {', '.join(BINARIZE)}")
     counts = torch.minimum(matrix.sum(1).round().clamp(min=1), (matrix > 0).sum(1)).long()

@@ -65,7 +65,7 @@ def _patch_environment() -> None:
 
 
 @contextlib.contextmanager
-def _quiet_recbole(scratch: Path):
+def _recbole_sandbox(scratch: Path):
     import recbole.trainer.trainer as trainers
     from torch.utils.tensorboard import SummaryWriter
 
@@ -128,7 +128,7 @@ def train_and_evaluate(model_name: str, setup: EvaluationSetup, distilled: sp.cs
     from recbole.utils import get_model, get_trainer, init_seed
 
     data = setup.data
-    with tempfile.TemporaryDirectory(prefix="graphdistill-recbole-") as tmp, _quiet_recbole(Path(tmp)):
+    with tempfile.TemporaryDirectory(prefix="graphdistill-recbole-") as tmp, _recbole_sandbox(Path(tmp)):
         folder = Path(tmp) / _DATASET
         _write_files(folder, setup, distilled)
         config = Config(model=model_name, dataset=_DATASET, config_dict={
@@ -150,7 +150,7 @@ def train_and_evaluate(model_name: str, setup: EvaluationSetup, distilled: sp.cs
                     show_progress=progress)
 
         user_tokens = [f"u_{t}" for t in data.user_tokens]
-        context = setup.test_context
+        context, heldout = setup.split("test")
         item_ids = np.asarray(dataset.token2id("item_id", list(data.item_tokens)))
         history = _rows_by_recbole_id(dataset, "user_id", user_tokens, context, dataset.user_num)
         history = sp.csr_matrix((history.data, item_ids[history.indices], history.indptr),
@@ -164,7 +164,7 @@ def train_and_evaluate(model_name: str, setup: EvaluationSetup, distilled: sp.cs
                 rows = slice(start, min(start + 1024, data.num_users))
                 batch = Interaction({"user_id": torch.as_tensor(recbole_users[rows], device=config["device"])})
                 scores = model.full_sort_predict(batch).view(len(recbole_users[rows]), -1)[:, item_ids]
-                accumulator.add(scores.float(), context[rows], data.test[rows], setup.negatives[rows])
+                accumulator.add(scores.float(), context[rows], heldout[rows], setup.negatives[rows])
     return accumulator.result()
 
 
