@@ -37,6 +37,10 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
     parser.add_argument("--runs", type=int, default=5, help="evaluation networks per condensed set")
     parser.add_argument("--epochs", type=int, default=0, help="evaluation epochs (0: the protocol's 1000 with DSA)")
+    parser.add_argument("--augment", default="dsa", choices=["dsa", "dc", "none"],
+                        help="evaluation augmentation: dsa (DSA / DM protocol) or dc (the DC paper's)")
+    parser.add_argument("--keep", default=None,
+                        help="folder that keeps each condensed set and reuses it (to evaluate it again)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--out", default=None, help="path prefix of .json/.md (default results/images-<dataset>)")
     args = parser.parse_args()
@@ -52,19 +56,23 @@ def main() -> None:
         method, ipc, *rest = entry.split(":")
         settings = [s for s in ",".join(rest).split(",") if s]
         for seed in args.seeds:
-            key = f"{entry}/{seed}/eval{args.epochs or 'protocol'}x{args.runs}"
+            key = f"{entry}/{seed}/eval{args.epochs or 'protocol'}x{args.runs}" + (
+                "" if args.augment == "dsa" else f"/{args.augment}")
             if key in store.runs:
                 continue
             with tempfile.TemporaryDirectory() as tmp:
-                out = Path(tmp) / "run"
-                run_json(cli("condense", "images", *common, "--method", method, "--ipc", ipc, "--seed", str(seed),
-                             "--out", str(out), *[a for s in settings for a in ("--set", s)]))
+                out = (Path(absolute(args.keep)) / f"{args.dataset}-{entry}-seed{seed}".replace(":", "_")
+                       if args.keep else Path(tmp) / "run")
+                if not (out / "meta.json").exists():
+                    run_json(cli("condense", "images", *common, "--method", method, "--ipc", ipc, "--seed",
+                                 str(seed), "--out", str(out), *[a for s in settings for a in ("--set", s)]))
                 meta = json.loads((out / "meta.json").read_text())
                 score = run_json(cli("evaluate", "images", *common, "--condensed", str(out), "--runs", str(args.runs),
-                                     "--epochs", str(args.epochs), "--json"))
+                                     "--epochs", str(args.epochs), "--augment", args.augment, "--json"))
             store.add(key, {"entry": entry, "method": method, "ipc": int(ipc), "settings": settings, "seed": seed,
                             "test_accs": score["test_accs"], "test_acc_mean": score["test_acc_mean"],
                             "test_acc_std": score["test_acc_std"], "eval_epochs": score["epochs"],
+                            "eval_augment": args.augment,
                             "condense_wall_s": meta["wall_s"], "peak_rss_mib": meta["peak_rss_mib"],
                             "eval_wall_s": score["wall_s"], "eval_peak_rss_mib": score["peak_rss_mib"],
                             "config": meta["config"], "ipc_equivalent": meta.get("ipc_equivalent"),
@@ -78,15 +86,17 @@ def render(results: dict) -> str:
     lines = [f"# Image distillation ({results.get('updated', '')})", "", *commands_lines(results),
              machine_line(results), "",
              "Test accuracy (%) of fresh ConvNets (depth 3, width 128, instance norm) trained on the condensed set "
-             "with SGD (momentum 0.9, wd 5e-4, lr 0.01 then 0.001 at the halfway epoch), DSA augmentation; mean "
-             "+- std over every evaluation network of every seed. `eval epochs` below 1000 is a shortened "
-             "protocol and says so.", "",
-             "| entry | images | ipc equiv. | seeds | eval epochs | networks | test acc | KRR test acc (kip) | "
-             "condense wall (s) | peak RSS (MiB) | evaluate wall (s) |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "with SGD (momentum 0.9, wd 5e-4, lr 0.01 then 0.001 at the halfway epoch) and the `eval aug` "
+             "augmentation (`dsa`: DSA, the DSA / DM papers' protocol; `dc`: the DC paper's per-image crop / "
+             "scale / rotate, with which its MNIST numbers were measured); mean +- std over every evaluation "
+             "network of every seed. `eval epochs` below 1000 is a shortened protocol and says so.", "",
+             "| entry | images | ipc equiv. | seeds | eval aug | eval epochs | networks | test acc | "
+             "KRR test acc (kip) | condense wall (s) | peak RSS (MiB) | evaluate wall (s) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     groups: dict[tuple, list[dict]] = {}
     for run in results["runs"].values():
-        groups.setdefault((run["entry"], run["eval_epochs"]), []).append(run)
-    for (entry, epochs), runs in sorted(groups.items()):
+        groups.setdefault((run["entry"], run.get("eval_augment", "dsa"), run["eval_epochs"]), []).append(run)
+    for (entry, augment, epochs), runs in sorted(groups.items()):
         accs = [a for run in runs for a in run["test_accs"]]
         mean, std = mean_std(accs)
         wall, _ = mean_std([run["condense_wall_s"] for run in runs])
@@ -94,8 +104,8 @@ def render(results: dict) -> str:
         krr = [run["krr_test_acc"] for run in runs if run.get("krr_test_acc") is not None]
         krr_cell = f"{100 * mean_std(krr)[0]:.2f}" if krr else "-"
         lines.append(f"| {entry} | {runs[0]['images']} | {equiv if equiv is None else round(equiv, 2)} | "
-                     f"{','.join(str(r['seed']) for r in runs)} | {epochs} | {len(accs)} | {100 * mean:.2f} +- "
-                     f"{100 * std:.2f} | {krr_cell} | {wall:.1f} | {max(r['peak_rss_mib'] for r in runs):.0f} | "
+                     f"{','.join(str(r['seed']) for r in runs)} | {augment} | {epochs} | {len(accs)} | "
+                     f"{100 * mean:.2f} +- {100 * std:.2f} | {krr_cell} | {wall:.1f} | {max(r['peak_rss_mib'] for r in runs):.0f} | "
                      f"{sum(r['eval_wall_s'] for r in runs) / len(runs):.0f} |")
     return "\n".join(lines) + "\n"
 

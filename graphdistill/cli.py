@@ -135,8 +135,10 @@ def build_parser() -> argparse.ArgumentParser:
     images.add_argument("--condensed", required=True, help="directory written by `condense images`")
     images.add_argument("--arch", default="convnet", help="convnet, convnet-bn or mlp")
     images.add_argument("--runs", type=int, default=5)
-    images.add_argument("--epochs", type=int, default=0, help="training epochs (default 1000 with DSA, 300 without)")
-    images.add_argument("--no-dsa", action="store_true", help="train without DSA augmentation")
+    images.add_argument("--epochs", type=int, default=0,
+                        help="training epochs (default 1000 with augmentation, 300 without)")
+    images.add_argument("--augment", default="dsa", choices=["dsa", "dc", "none"],
+                        help="dsa (DSA / DM protocol), dc (the DC paper's crop/scale/rotate) or none")
     images.add_argument("--seed", type=int, default=0)
     images.add_argument("--json", action="store_true", help="print one JSON object on the last line")
     return parser
@@ -393,7 +395,7 @@ def _evaluate_images(args: argparse.Namespace) -> dict[str, Any]:
     data = load_images(args.dataset, args.data_root)
     if tuple(x.shape[1:]) != data.shape:
         raise InputError(f"condensed images are {tuple(x.shape[1:])} but {data.name} images are {data.shape}")
-    config = EvalConfig(arch=args.arch, epochs=args.epochs, dsa=not args.no_dsa, runs=args.runs, seed=args.seed)
+    config = EvalConfig(arch=args.arch, epochs=args.epochs, augment=args.augment, runs=args.runs, seed=args.seed)
     result = evaluate_synthetic(data, x, y, config, device, progress=not args.quiet)
     return {**result, "dataset": data.name, "images": int(x.shape[0]), "method": meta.get("method"),
             "peak_rss_mib": peak_rss_mib()}

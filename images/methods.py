@@ -358,7 +358,7 @@ def condense_herding(data: ImageData, ipc: int, config: CoresetImagesConfig, run
     seed_everything(run.seed)
     model = build("convnet", data.shape, data.num_classes, run.device)
     train_network(model, data.train_x.to(run.device), data.train_y.to(run.device),
-                  EvalConfig(epochs=config.embed_epochs, dsa=False), progress=run.progress)
+                  EvalConfig(epochs=config.embed_epochs, augment="none"), progress=run.progress)
     model.eval()
     picked = []
     with torch.no_grad():

@@ -27,7 +27,11 @@ def test_condense_then_evaluate_digits(capsys, tmp_path):
                  "--epochs", "20", "--json", "--quiet"]) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert {"test_acc_mean", "test_acc_std", "runs", "wall_s"} <= set(result) and result["runs"] == 2
-    assert 0.2 < result["test_acc_mean"] <= 1.0
+    assert 0.2 < result["test_acc_mean"] <= 1.0 and result["augment"] == "dsa"
+    assert main(["evaluate", "images", "--dataset", "digits", "--condensed", str(out), "--runs", "1",
+                 "--epochs", "20", "--augment", "dc", "--json", "--quiet"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["augment"] == "dc" and 0.2 < result["test_acc_mean"] <= 1.0
 
 
 @pytest.mark.parametrize("argv, message", [
