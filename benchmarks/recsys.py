@@ -7,6 +7,10 @@ finished entries stay in the JSON file, so an interrupted benchmark resumes.
 
     python benchmarks/recsys.py --data-root ../shared/data
     python benchmarks/recsys.py --datasets ml-100k-fixed --seeds 0 1 2
+    python benchmarks/recsys.py --datasets amazon-magazine --methods 'distill-cf:select_metric="ndcg@10"'
+
+A method is ``name[:key=value,...]``; the settings are passed as ``--set`` (TOML values) and the row is
+labelled with the whole spec.
 """
 from __future__ import annotations
 
@@ -86,11 +90,13 @@ def main() -> None:
                 evaluate(f"{dataset}/full/{model}", dataset, model, None, {"method": "full", "users": "all"})
             for users in args.budgets or BUDGETS[dataset]:
                 for method in args.methods:
+                    name, *settings = method.split(":", 1)
+                    flags = [a for s in ",".join(settings).split(",") if s for a in ("--set", s)]
                     for seed in args.seeds:
                         keys = [f"{dataset}/{method}/{users}/{seed}/{model}" for model in models]
                         if all(key in store.runs for key in keys):
                             continue
-                        out, meta = condensed(dataset, method, users, seed, tmp, [])
+                        out, meta = condensed(dataset, name, users, seed, tmp, flags)
                         for key, model in zip(keys, models):
                             evaluate(key, dataset, model, out, {"method": method, "users": users, "seed": seed,
                                                                 **condense_facts(meta)})

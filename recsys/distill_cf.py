@@ -27,7 +27,8 @@ from graphdistill.core.errors import InputError
 from graphdistill.core.kernels import krr_fit
 from graphdistill.core.loop import BilevelSchedule, RunOptions, WithoutInnerTraining, run_bilevel
 from graphdistill.core.synthetic import SyntheticSet
-from recsys.infae import RIDGE_GRID, SELECTION_METRIC, EvaluationSetup, ntk, validation_scores
+from recsys.infae import (RIDGE_GRID, SELECTION_METRIC, VALIDATION_METRICS, EvaluationSetup, ntk,
+                          validation_scores)
 
 RELAXATIONS = ("mean", "gumbel")
 
@@ -43,7 +44,9 @@ class DistillCFConfig:
         tau: Gumbel-softmax temperature (``gumbel`` relaxation only).
         cardinality_reg: weight ``c`` of ``mean row sum of S / mean real row sum``.
         relaxation: ``mean`` (closed form, default) or ``gumbel`` (the paper's sampling).
-        eval_every: steps between validation scorings (ridge grid, HR@100); the best state is kept.
+        eval_every: steps between validation scorings (ridge grid); the best state is kept.
+        select_metric: the validation metric that picks the ridge and the kept state (the paper's
+            ``hr@100``; any key of the validation metrics, e.g. ``ndcg@10``).
         patience: stop this many steps after the best validation score (0: never).
         batch_users: real users per step (0: all of them, the paper's full batch).
         checkpoint_every: steps between checkpoints (with an output directory).
@@ -60,6 +63,7 @@ class DistillCFConfig:
     cardinality_reg: float = 1e-3
     relaxation: str = "mean"
     eval_every: int = 25
+    select_metric: str = SELECTION_METRIC
     patience: int = 150
     batch_users: int = 0
     checkpoint_every: int = 50
@@ -67,6 +71,9 @@ class DistillCFConfig:
     sparse_steps: int = 300
 
     def __post_init__(self) -> None:
+        if self.select_metric not in VALIDATION_METRICS:
+            raise InputError(f"unknown selection metric {self.select_metric!r}; choose one of "
+                             f"{', '.join(VALIDATION_METRICS)}")
         if self.relaxation not in RELAXATIONS:
             raise InputError(f"unknown relaxation {self.relaxation!r}; choose one of {', '.join(RELAXATIONS)}")
         if (self.steps < 0 or self.gamma < 1 or self.tau <= 0 or self.lr <= 0 or self.eval_every < 1
@@ -179,15 +186,15 @@ class DistillCFProblem(WithoutInnerTraining):
 
 
 
-def select_ridge(synthetic: SyntheticSet, setup: EvaluationSetup, seed: int) -> float:
-    """Score the current synthetic users on validation for every ridge; store the best ridge in
-    ``synthetic`` and return its HR@100."""
+def select_ridge(synthetic: SyntheticSet, setup: EvaluationSetup, seed: int, metric: str) -> float:
+    """Score the current synthetic users on validation for every ridge; store the ridge best by ``metric`` in
+    ``synthetic`` and return that score."""
     with torch.no_grad():
         support = synthetic.materialize(seed)
     metrics = validation_scores(support, setup)
-    best = max(range(len(RIDGE_GRID)), key=lambda i: metrics[i][SELECTION_METRIC])
+    best = max(range(len(RIDGE_GRID)), key=lambda i: metrics[i][metric])
     synthetic.ridge.fill_(RIDGE_GRID[best])
-    return metrics[best][SELECTION_METRIC]
+    return metrics[best][metric]
 
 
 def distill_cf(setup: EvaluationSetup, users: int, config: DistillCFConfig,
@@ -204,13 +211,14 @@ def distill_cf(setup: EvaluationSetup, users: int, config: DistillCFConfig,
     torch.manual_seed(seed)
     # A fixed seed for the Gumbel draws scored at selection time, so the kept state is the one scored.
     selection_seed = seed + 1
-    initial_score = select_ridge(synthetic, setup, selection_seed)
+    initial_score = select_ridge(synthetic, setup, selection_seed, config.select_metric)
     fingerprint = {"method": "distill-cf", "users": users, "seed": seed, "config": asdict(config),
                    "dataset": setup.data.name}
     result = _optimise(synthetic, setup, real, config, config.steps, run.checkpoint_path, run, fingerprint,
                        selection_seed)
-    info = {"ridge": float(synthetic.ridge), "initial_valid_hr@100": initial_score,
-            "valid_hr@100_history": result.scores, "selected_step": result.selected_epoch,
+    metric = config.select_metric
+    info = {"ridge": float(synthetic.ridge), f"initial_valid_{metric}": initial_score,
+            f"valid_{metric}_history": result.scores, "selected_step": result.selected_epoch,
             "steps_run": len(result.losses), "final_loss": result.losses[-1] if result.losses else None}
     with torch.no_grad():
         support = synthetic.materialize(selection_seed)
@@ -220,7 +228,7 @@ def distill_cf(setup: EvaluationSetup, users: int, config: DistillCFConfig,
         path = None if run.checkpoint_path is None else Path(run.checkpoint_path).with_suffix(".sparse.pt")
         finetune = _optimise(sparse, setup, real, config, config.sparse_steps, path, run,
                              {**fingerprint, "phase": "sparse"}, selection_seed)
-        info.update({"ridge": float(sparse.ridge), "sparse_valid_hr@100_history": finetune.scores,
+        info.update({"ridge": float(sparse.ridge), f"sparse_valid_{metric}_history": finetune.scores,
                      "sparse_selected_step": finetune.selected_epoch, "sparse_steps_run": len(finetune.losses)})
         with torch.no_grad():
             support = sparse.materialize()
@@ -235,5 +243,5 @@ def _optimise(synthetic: SyntheticSet, setup: EvaluationSetup, real: Tensor, con
                                patience=config.patience, checkpoint_every=config.checkpoint_every)
     optimizers = {name: torch.optim.Adam(params, lr=config.lr) for name, params in synthetic.parameter_groups().items()}
     return run_bilevel(problem, synthetic, optimizers, schedule, checkpoint_path=checkpoint_path, resume=run.resume,
-                       fingerprint=fingerprint, select=lambda: select_ridge(synthetic, setup, selection_seed),
+                       fingerprint=fingerprint, select=lambda: select_ridge(synthetic, setup, selection_seed, config.select_metric),
                        progress=run.progress)

@@ -23,6 +23,8 @@ from recsys.metrics import RankingAccumulator, chunk_masks, fixed_negatives, ite
 RIDGE_GRID: tuple[float, ...] = (1e-5, 1e-3, 0.1, 1.0, 5.0, 50.0)
 SELECTION_METRIC = "hr@100"
 KS = (10, 100)
+#: The validation metrics a selection can use (AUC is scored on test only).
+VALIDATION_METRICS: tuple[str, ...] = tuple(f"{kind}@{k}" for kind in ("hr", "ndcg", "psp") for k in KS)
 
 
 def ntk(x: Tensor, y: Tensor | None = None) -> Tensor:

@@ -5,7 +5,7 @@ import torch
 
 from graphdistill.core.errors import InputError
 from recsys.distill_cf import DistillCFConfig, SparseSyntheticUsers, SyntheticUsers, _GumbelSoftmaxSum, distill_cf
-from recsys.infae import evaluate_support
+from recsys.infae import RIDGE_GRID, evaluate_support, validation_scores
 from recsys.methods import METHODS, RunOptions
 
 
@@ -41,6 +41,18 @@ def test_bad_settings_are_refused():
         DistillCFConfig(relaxation="expected")
     with pytest.raises(InputError, match="impossible"):
         DistillCFConfig(gamma=0)
+    with pytest.raises(InputError, match="selection metric 'mrr'"):
+        DistillCFConfig(select_metric="mrr")
+
+
+def test_selection_metric_picks_the_ridge_and_the_kept_state(ml100k):
+    config = DistillCFConfig(steps=6, eval_every=3, select_metric="ndcg@10")
+    support, info = distill_cf(ml100k, 8, config, RunOptions(seed=2, progress=False))
+    scores = validation_scores(support, ml100k)
+    best = max(range(len(RIDGE_GRID)), key=lambda i: scores[i]["ndcg@10"])
+    assert info["ridge"] == RIDGE_GRID[best]
+    kept = max(score for _, score in info["valid_ndcg@10_history"])
+    assert scores[best]["ndcg@10"] == pytest.approx(kept, abs=1e-6)
 
 
 @pytest.mark.slow
