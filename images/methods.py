@@ -57,6 +57,8 @@ class DMConfig:
         dsa: Siamese augmentation of both batches.
         parametrization: ``images`` or ``factorized`` (bases + hallucinators at the storage of ``ipc`` images).
         hallucinators, lr_hallucinator: number of hallucinator networks and their Adam learning rate.
+        base_scale: factorized bases have 1/``base_scale`` of the image height and width; each hallucinator
+            upsamples them (more bases for the same storage).
         checkpoint_every: iterations between checkpoints.
     """
 
@@ -68,6 +70,7 @@ class DMConfig:
     parametrization: str = "images"
     hallucinators: int = 5
     lr_hallucinator: float = 1e-3
+    base_scale: int = 1
     checkpoint_every: int = 100
 
 
@@ -82,6 +85,7 @@ class DCConfig:
         lr_img, momentum: SGD of the images. lr_net: SGD of the network on the synthetic set.
         batch_real: real images per class per matching step.
         distance: ``ours`` / ``mse`` / ``cos`` (core gradient distances).
+        parametrization, hallucinators, lr_hallucinator, base_scale: as for :class:`DMConfig`.
     """
 
     iterations: int = 1000
@@ -96,6 +100,7 @@ class DCConfig:
     parametrization: str = "images"
     hallucinators: int = 5
     lr_hallucinator: float = 1e-3
+    base_scale: int = 1
     checkpoint_every: int = 10
 
 
@@ -156,10 +161,14 @@ def _synthetic(data: ImageData, ipc: int, config, run: RunOptions) -> tuple[Synt
         synthetic = SyntheticImages(x, y, data.num_classes).to(run.device)
         optimizers = {"images": torch.optim.SGD([synthetic.images], lr=config.lr_img, momentum=config.momentum)}
     else:
-        bases = FactorizedImages.bases_for_storage(budget, data.num_classes, channels * height * width,
+        scale = config.base_scale
+        if config.hallucinators < 1 or scale < 1 or height % scale or width % scale:
+            raise InputError(f"impossible factorization: {config.hallucinators} hallucinators, bases at 1/{scale} "
+                             f"of {height}x{width} images")
+        bases = FactorizedImages.bases_for_storage(budget, data.num_classes, channels * height * width // scale ** 2,
                                                    config.hallucinators, channels)
         x, y = _initial_images(data, bases, run.seed)
-        synthetic = FactorizedImages(x, y, config.hallucinators).to(run.device)
+        synthetic = FactorizedImages(F.avg_pool2d(x, scale), y, config.hallucinators, upsample=scale).to(run.device)
         optimizers = {"bases": torch.optim.SGD([synthetic.bases], lr=config.lr_img, momentum=config.momentum),
                       "hallucinators": torch.optim.Adam(synthetic.hallucinators.parameters(), lr=config.lr_hallucinator)}
     storage = synthetic.storage()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from graphdistill.core.synthetic import SyntheticSet
@@ -38,14 +39,16 @@ def one_hot_targets(labels: Tensor, num_classes: int) -> Tensor:
 
 
 class Hallucinator(nn.Module):
-    """A tiny residual conv net mapping a base to an image: ``base + conv(relu(conv(base)))``.
+    """A tiny residual conv net mapping a base to an image: ``up + conv(relu(conv(up)))``, where ``up`` is
+    the base upsampled (bilinear) by ``upsample`` (1: the base itself).
 
     The last conv starts small, so each hallucinator starts near the identity but differently from the
     others (identical starts would receive identical gradients and never separate).
     """
 
-    def __init__(self, channels: int, hidden: int = 8):
+    def __init__(self, channels: int, hidden: int = 8, upsample: int = 1):
         super().__init__()
+        self.upsample = upsample
         self.body = nn.Sequential(nn.Conv2d(channels, hidden, 3, padding=1), nn.ReLU(),
                                   nn.Conv2d(hidden, channels, 3, padding=1))
         with torch.no_grad():
@@ -53,6 +56,8 @@ class Hallucinator(nn.Module):
             self.body[2].bias.zero_()
 
     def forward(self, base: Tensor) -> Tensor:
+        if self.upsample > 1:
+            base = F.interpolate(base, scale_factor=self.upsample, mode="bilinear", align_corners=False)
         return base + self.body(base)
 
 
@@ -62,15 +67,18 @@ class FactorizedImages(SyntheticSet):
     ``bases_per_class * hallucinators`` images.
 
     Args:
-        bases: ``(classes * bases_per_class, C, H, W)`` initial bases, grouped by class.
+        bases: ``(classes * bases_per_class, C, H / upsample, W / upsample)`` initial bases, grouped by class.
         base_labels: ``(classes * bases_per_class,)`` their classes.
+        upsample: the images are this many times the bases' height and width (lower-resolution bases buy
+            more of them for the same storage, the multi-formation idea of IDC, Kim et al., ICML 2022).
     """
 
-    def __init__(self, bases: Tensor, base_labels: Tensor, hallucinators: int, hidden: int = 8):
+    def __init__(self, bases: Tensor, base_labels: Tensor, hallucinators: int, hidden: int = 8, upsample: int = 1):
         labels = base_labels.repeat_interleave(hallucinators)
         super().__init__(labels)
         self.bases = nn.Parameter(bases.detach().clone().float())
-        self.hallucinators = nn.ModuleList(Hallucinator(bases.shape[1], hidden) for _ in range(hallucinators))
+        self.hallucinators = nn.ModuleList(Hallucinator(bases.shape[1], hidden, upsample)
+                                           for _ in range(hallucinators))
 
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
         return {"bases": [self.bases], "hallucinators": list(self.hallucinators.parameters())}
@@ -85,8 +93,9 @@ class FactorizedImages(SyntheticSet):
         return self.bases.numel() + sum(p.numel() for p in self.hallucinators.parameters())
 
     @staticmethod
-    def bases_for_storage(storage: int, classes: int, image_size: int, hallucinators: int, channels: int,
+    def bases_for_storage(storage: int, classes: int, base_size: int, hallucinators: int, channels: int,
                           hidden: int = 8) -> int:
-        """The most bases per class that fit ``storage`` floats next to ``hallucinators`` networks."""
+        """The most bases per class (``base_size`` floats each) that fit ``storage`` floats next to
+        ``hallucinators`` networks."""
         network = hallucinators * (2 * 9 * channels * hidden + hidden + channels)
-        return max(1, (storage - network) // (classes * image_size))
+        return max(1, (storage - network) // (classes * base_size))

@@ -1,3 +1,5 @@
+import dataclasses
+
 import pytest
 import torch
 
@@ -47,6 +49,23 @@ def test_factorized_set_fits_the_storage_of_ipc_images(digits):
     assert torch.bincount(condensed.y).tolist() == [info["images_per_class"]] * 10
     bases = torch.randn(4, 1, 8, 8)
     assert FactorizedImages(bases, torch.tensor([0, 0, 1, 1]), 3).materialize()[0].shape == (12, 1, 8, 8)
+
+
+def test_half_resolution_bases_buy_more_images_for_the_same_storage(digits):
+    config = DMConfig(iterations=2, batch_real=16, parametrization="factorized", hallucinators=1)
+    full = METHODS["dm"].condense(digits, 2, config, RunOptions(progress=False)).info
+    half = METHODS["dm"].condense(digits, 2, dataclasses.replace(config, base_scale=2), RunOptions(progress=False))
+    assert half.info["stored_floats"] <= half.info["budget_floats"] == 2 * 10 * 64
+    # 1,280 floats less one 153-float hallucinator: 1 full 8x8 base per class, or 7 bases of 4x4
+    assert (full["images_per_class"], half.info["images_per_class"]) == (1, 7)
+    assert half.x.shape == (70, 1, 8, 8) and torch.isfinite(half.x).all()
+    bases = torch.randn(2, 1, 4, 4)
+    factorized = FactorizedImages(bases, torch.tensor([0, 1]), 1, upsample=2)
+    torch.nn.init.zeros_(factorized.hallucinators[0].body[2].weight)  # no residual: the plain upsampled base
+    expected = torch.nn.functional.interpolate(bases, scale_factor=2, mode="bilinear", align_corners=False)
+    assert torch.allclose(factorized.materialize()[0], expected)
+    with pytest.raises(InputError, match="impossible factorization"):
+        METHODS["dm"].condense(digits, 2, dataclasses.replace(config, base_scale=3), RunOptions(progress=False))
 
 
 def test_dc_moves_the_images_and_keeps_labels(digits):
