@@ -28,6 +28,7 @@ from images.models import build
 from images.synthetic import FactorizedImages, SyntheticImages, one_hot_targets
 
 PARAMETRIZATIONS = ("images", "factorized")
+KIP_KERNELS = ("fc-ntk", "convnet-rf")
 
 
 @dataclass(frozen=True)
@@ -114,13 +115,18 @@ class DSAMatchingConfig(DCConfig):
 @dataclass(frozen=True)
 class KIPConfig:
     """Kernel inducing points (Nguyen et al., ICLR 2021) with the analytic NTK of a one-hidden-layer ReLU
-    network (core kernels).
+    network (core kernels), or with random ConvNet features.
 
     Args:
         iterations: Adam steps; lr: their learning rate.
         batch_real: real images per step (the KRR targets).
         learn_labels: learn the support's regression targets too.
         ridge: relative KRR regulariser.
+        kernel: ``fc-ntk`` (the analytic NTK on flattened pixels) or ``convnet-rf``: the inner product of the
+            embeddings of the evaluation ConvNet at random initialisation, a fresh network every step (a
+            one-sample estimate of its NNGP kernel, as in RFAD, Loo et al., NeurIPS 2022). The images then fit
+            the architecture that is trained on them.
+        rf_networks: random ConvNets whose features are concatenated for ``convnet-rf``'s KRR test accuracy.
     """
 
     iterations: int = 1000
@@ -128,7 +134,15 @@ class KIPConfig:
     batch_real: int = 1000
     learn_labels: bool = False
     ridge: float = 1e-6
+    kernel: str = "fc-ntk"
+    rf_networks: int = 4
     checkpoint_every: int = 100
+
+    def __post_init__(self) -> None:
+        if self.kernel not in KIP_KERNELS:
+            raise InputError(f"unknown KIP kernel {self.kernel!r}; choose one of {', '.join(KIP_KERNELS)}")
+        if self.iterations < 0 or self.batch_real < 1 or self.rf_networks < 1 or self.ridge < 0:
+            raise InputError(f"impossible KIP settings: {self}")
 
 
 @dataclass(frozen=True)
@@ -260,33 +274,62 @@ class GradientMatching:
 
 
 class KernelInducingPoints(WithoutInnerTraining):
-    """MSE of KRR predictions (NTK, support = synthetic set) on a batch of real images."""
+    """MSE of KRR predictions (support = synthetic set) on a batch of real images."""
 
     def __init__(self, data: ImageData, synthetic: SyntheticImages, config: KIPConfig, device: torch.device):
         self.data, self.synthetic, self.config, self.device = data, synthetic, config, device
-        self.x = data.train_x.to(device).flatten(1)
+        self.x = data.train_x.to(device)
         self.y = one_hot_targets(data.train_y, data.num_classes).to(device)
+
+    def new_model(self) -> nn.Module:
+        if self.config.kernel == "fc-ntk":
+            return super().new_model()
+        return build("convnet", self.data.shape, self.data.num_classes, self.device).requires_grad_(False)
 
     def outer_loss(self, model: nn.Module) -> Tensor:
         images, labels = self.synthetic.materialize()
-        support = images.flatten(1)
         targets = labels if labels.dim() == 2 else one_hot_targets(labels, self.data.num_classes)
         batch = torch.randperm(len(self.x), device=self.device)[:self.config.batch_real]
-        alpha = krr_fit(relu_kernels(support)[0], targets, self.config.ridge)
-        prediction = relu_kernels(self.x[batch], support)[0] @ alpha
-        return F.mse_loss(prediction, self.y[batch])
+        if self.config.kernel == "fc-ntk":
+            support, query = images.flatten(1), self.x[batch].flatten(1)
+            k_support, k_query = relu_kernels(support)[0], relu_kernels(query, support)[0]
+        else:
+            with torch.no_grad():
+                query = model.embed(self.x[batch])
+            support = model.embed(images)
+            k_support, k_query = feature_kernel(support), feature_kernel(query, support)
+        return F.mse_loss(k_query @ krr_fit(k_support, targets, self.config.ridge), self.y[batch])
+
+
+def feature_kernel(x: Tensor, y: Tensor | None = None) -> Tensor:
+    """``(n, d), (m, d) -> (n, m)``: the inner product of features, divided by their dimension."""
+    return x @ (x if y is None else y).T / x.shape[1]
 
 
 @torch.no_grad()
-def krr_accuracy(data: ImageData, x: Tensor, y: Tensor, ridge: float = 1e-6, chunk: int = 2000) -> float:
-    """Test accuracy of NTK kernel ridge regression with the synthetic set as support (KIP's own evaluation)."""
-    support = x.flatten(1).double()
-    targets = (y if y.dim() == 2 else one_hot_targets(y, data.num_classes)).double()
-    alpha = krr_fit(relu_kernels(support)[0], targets, ridge)
+def krr_accuracy(data: ImageData, x: Tensor, y: Tensor, config: KIPConfig = KIPConfig(), seed: int = 0,
+                 chunk: int = 2000) -> float:
+    """Test accuracy of kernel ridge regression with the synthetic set as support (KIP's own evaluation), with
+    ``config.kernel``; ``convnet-rf`` concatenates the embeddings of ``config.rf_networks`` random ConvNets
+    drawn from ``seed``."""
+    device = x.device
+    if config.kernel == "fc-ntk":
+        features = None
+        kernel = lambda a, b=None: relu_kernels(a.flatten(1), None if b is None else b.flatten(1))[0]  # noqa: E731
+    else:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            features = [build("convnet", data.shape, data.num_classes, device).eval()
+                        for _ in range(config.rf_networks)]
+        embed = lambda a: torch.cat([net.embed(a.float()) for net in features], 1).double()  # noqa: E731
+        kernel = lambda a, b=None: feature_kernel(embed(a), None if b is None else embed(b))  # noqa: E731
+    support = x.double()
+    targets = (y if y.dim() == 2 else one_hot_targets(y, data.num_classes)).double().to(device)
+    alpha = krr_fit(kernel(support), targets, config.ridge)
     correct = 0
     for start in range(0, len(data.test_y), chunk):
-        query = data.test_x[start:start + chunk].flatten(1).double().to(support.device)
-        prediction = relu_kernels(query, support)[0] @ alpha
+        query = data.test_x[start:start + chunk].double().to(device)
+        prediction = kernel(query, support) @ alpha
         correct += int((prediction.argmax(1).cpu() == data.test_y[start:start + chunk]).sum())
     return correct / len(data.test_y)
 
@@ -350,10 +393,12 @@ def condense_kip(data: ImageData, ipc: int, config: KIPConfig, run: RunOptions) 
     optimizers = {name: torch.optim.Adam(params, lr=config.lr) for name, params in synthetic.parameter_groups().items()}
     schedule = BilevelSchedule(epochs=config.iterations, outer_steps=1, inner_steps=0,
                                checkpoint_every=config.checkpoint_every)
-    facts = {"parametrization": "images", "stored_floats": synthetic.storage(), "learn_labels": config.learn_labels}
+    facts = {"parametrization": "images", "stored_floats": synthetic.storage(), "learn_labels": config.learn_labels,
+             "kernel": config.kernel}
     condensed = _run(KernelInducingPoints(data, synthetic, config, run.device), synthetic, optimizers, schedule,
                      "kip", ipc, config, run, facts)
-    return Condensed(condensed.x, condensed.y, {**condensed.info, "krr_test_acc": krr_accuracy(data, condensed.x, condensed.y)})
+    accuracy = krr_accuracy(data, condensed.x.to(run.device), condensed.y.to(run.device), config, run.seed)
+    return Condensed(condensed.x, condensed.y, {**condensed.info, "krr_test_acc": accuracy})
 
 
 def condense_random(data: ImageData, ipc: int, config: CoresetImagesConfig, run: RunOptions) -> Condensed:

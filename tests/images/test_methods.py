@@ -7,7 +7,8 @@ from graphdistill.core.errors import InputError
 from graphdistill.core.loop import RunOptions
 from images.data import from_tensors, load_digits_dataset
 from images.evaluate import EvalConfig, evaluate_synthetic
-from images.methods import (METHODS, DCConfig, DistributionMatching, DMConfig, KIPConfig, krr_accuracy)
+from images.methods import (METHODS, DCConfig, DistributionMatching, DMConfig, KIPConfig, feature_kernel,
+                            krr_accuracy)
 from images.synthetic import FactorizedImages, SyntheticImages
 
 
@@ -82,6 +83,22 @@ def test_kip_improves_kernel_regression_and_learns_labels(digits):
                                   RunOptions(progress=False))
     assert kip.y.shape == (20, 10)
     assert kip.info["krr_test_acc"] > krr_accuracy(digits, start.x, start.y) + 0.03
+
+
+def test_kip_with_random_convnet_features_improves_their_kernel_regression(digits):
+    config = KIPConfig(iterations=30, kernel="convnet-rf", batch_real=500, lr=0.03)
+    start = METHODS["random"].condense(digits, 2, None, RunOptions())
+    kip = METHODS["kip"].condense(digits, 2, config, RunOptions(progress=False))
+    assert kip.info["kernel"] == "convnet-rf" and kip.x.shape == start.x.shape
+    assert kip.info["krr_test_acc"] > krr_accuracy(digits, start.x, start.y, config) + 0.02
+
+
+def test_feature_kernel_is_the_scaled_gram_matrix():
+    a, b = torch.randn(3, 5), torch.randn(4, 5)
+    assert torch.allclose(feature_kernel(a, b), a @ b.T / 5)
+    assert torch.allclose(feature_kernel(a), feature_kernel(a, a))
+    with pytest.raises(InputError, match="unknown KIP kernel"):
+        KIPConfig(kernel="cntk")
 
 
 @pytest.mark.parametrize("ipc", [0, 140])
