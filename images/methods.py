@@ -15,7 +15,7 @@ from torch import Tensor, nn
 
 from graphdistill.core.coreset import herding
 from graphdistill.core.errors import InputError
-from graphdistill.core.kernels import krr_fit, relu_kernels
+from graphdistill.core.kernels import feature_kernel, krr_fit, relu_kernels
 from graphdistill.core.loop import BilevelSchedule, RunOptions, WithoutInnerTraining, run_bilevel
 from graphdistill.core.matching import distribution_distance, gradient_distance
 from graphdistill.core.registry import Registry
@@ -299,11 +299,6 @@ class KernelInducingPoints(WithoutInnerTraining):
             support = model.embed(images)
             k_support, k_query = feature_kernel(support), feature_kernel(query, support)
         return F.mse_loss(k_query @ krr_fit(k_support, targets, self.config.ridge), self.y[batch])
-
-
-def feature_kernel(x: Tensor, y: Tensor | None = None) -> Tensor:
-    """``(n, d), (m, d) -> (n, m)``: the inner product of features, divided by their dimension."""
-    return x @ (x if y is None else y).T / x.shape[1]
 
 
 @torch.no_grad()

@@ -47,6 +47,12 @@ def relu_kernels(x: Tensor, y: Tensor | None = None, weight_var: float = 2.0,
     return nngp + weight_var * s_xy * expected_step, nngp
 
 
+def feature_kernel(x: Tensor, y: Tensor | None = None) -> Tensor:
+    """``(n, d), (m, d) -> (n, m)``: the inner product of explicit features divided by their dimension, e.g.
+    random-network embeddings as a sampled estimate of that network's NNGP kernel."""
+    return x @ (x if y is None else y).T / x.shape[1]
+
+
 def krr_fit(k_train: Tensor, targets: Tensor, ridge: float, escalate: bool = False) -> Tensor:
     """Dual coefficients ``(K + ridge * tr(K) / n * I)^-1 Y`` by Cholesky.
 

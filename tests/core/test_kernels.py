@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch.func import functional_call, jacrev, vmap
 
-from graphdistill.core.kernels import krr_fit, krr_predict, relu_kernels
+from graphdistill.core.kernels import feature_kernel, krr_fit, krr_predict, relu_kernels
 
 
 def _sampled_ntk(x, width, weight_var, bias_var, seed):
@@ -32,6 +32,18 @@ def test_analytic_ntk_matches_wide_random_networks():
     sampled = torch.stack([_sampled_ntk(x, 20000, 2.0, 0.01, seed) for seed in range(3)]).mean(0)
     relative = ((sampled - ntk).abs() / ntk.abs()).max().item()
     assert relative < 0.05, relative
+
+
+def test_feature_kernel_of_wide_random_relu_features_matches_the_analytic_nngp():
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(6, 30, generator=generator, dtype=torch.float64)
+    w = torch.randn(30, 40000, generator=generator, dtype=torch.float64)
+    b = torch.randn(40000, generator=generator, dtype=torch.float64)
+    hidden = torch.relu(math.sqrt(2.0 / 30) * x @ w + math.sqrt(0.01) * b)
+    sampled = 2.0 * feature_kernel(hidden) + 0.01
+    _, nngp = relu_kernels(x)
+    assert ((sampled - nngp).abs() / nngp.abs()).max().item() < 0.05
+    assert torch.allclose(feature_kernel(hidden[:2], hidden[2:]), hidden[:2] @ hidden[2:].T / 40000)
 
 
 def test_infinite_ae_formula_exact_values():

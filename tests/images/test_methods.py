@@ -7,8 +7,7 @@ from graphdistill.core.errors import InputError
 from graphdistill.core.loop import RunOptions
 from images.data import from_tensors, load_digits_dataset
 from images.evaluate import EvalConfig, evaluate_synthetic
-from images.methods import (METHODS, DCConfig, DistributionMatching, DMConfig, KIPConfig, feature_kernel,
-                            krr_accuracy)
+from images.methods import (METHODS, DCConfig, DistributionMatching, DMConfig, KIPConfig, krr_accuracy)
 from images.synthetic import FactorizedImages, SyntheticImages
 
 
@@ -93,10 +92,7 @@ def test_kip_with_random_convnet_features_improves_their_kernel_regression(digit
     assert kip.info["krr_test_acc"] > krr_accuracy(digits, start.x, start.y, config) + 0.02
 
 
-def test_feature_kernel_is_the_scaled_gram_matrix():
-    a, b = torch.randn(3, 5), torch.randn(4, 5)
-    assert torch.allclose(feature_kernel(a, b), a @ b.T / 5)
-    assert torch.allclose(feature_kernel(a), feature_kernel(a, a))
+def test_unknown_kip_kernel_is_refused():
     with pytest.raises(InputError, match="unknown KIP kernel"):
         KIPConfig(kernel="cntk")
 
