@@ -111,7 +111,8 @@ def render(results: dict) -> str:
         krr_cell = f"{100 * mean_std(krr)[0]:.2f}" if krr else "-"
         lines.append(f"| {entry} | {runs[0]['images']} | {equiv if equiv is None else round(equiv, 2)} | "
                      f"{','.join(str(r['seed']) for r in runs)} | {augment} | {epochs} | {len(accs)} | "
-                     f"{100 * mean:.2f} +- {100 * std:.2f} | {krr_cell} | {wall:.1f} | {max(r['peak_rss_mib'] for r in runs):.0f} | "
+                     f"{100 * mean:.2f} +- {100 * std:.2f} | {krr_cell} | {wall:.1f} | "
+                     f"{max(r['peak_rss_mib'] for r in runs):.0f} | "
                      f"{sum(r['eval_wall_s'] for r in runs) / len(runs):.0f} |")
     return "\n".join(lines) + "\n"
 

@@ -47,13 +47,12 @@ class DCAugment:
 
     def __init__(self, config: DCAugmentConfig = DCAugmentConfig()):
         self.config = config
+        self.transforms = [getattr(self, name) for name in config.strategy]
 
     def __call__(self, x: Tensor) -> Tensor:
         channel_mean = x.mean(dim=(0, 2, 3))
-        picks = torch.randint(len(self.config.strategy), (x.shape[0],)).tolist()
-        transforms = {"crop": self.crop, "scale": self.scale, "rotate": self.rotate, "noise": self.noise}
-        return torch.stack([transforms[self.config.strategy[pick]](image, channel_mean)
-                            for image, pick in zip(x, picks)])
+        picks = torch.randint(len(self.transforms), (x.shape[0],)).tolist()
+        return torch.stack([self.transforms[pick](image, channel_mean) for image, pick in zip(x, picks)])
 
     def crop(self, image: Tensor, channel_mean: Tensor) -> Tensor:
         pad = self.config.crop

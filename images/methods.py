@@ -179,8 +179,8 @@ def _synthetic(data: ImageData, ipc: int, config, run: RunOptions) -> tuple[Synt
         if config.hallucinators < 1 or scale < 1 or height % scale or width % scale:
             raise InputError(f"impossible factorization: {config.hallucinators} hallucinators, bases at 1/{scale} "
                              f"of {height}x{width} images")
-        bases = FactorizedImages.bases_for_storage(budget, data.num_classes, channels * height * width // scale ** 2,
-                                                   config.hallucinators, channels)
+        base_size = channels * (height // scale) * (width // scale)
+        bases = FactorizedImages.bases_for_storage(budget, data.num_classes, base_size, config.hallucinators, channels)
         x, y = _initial_images(data, bases, run.seed)
         synthetic = FactorizedImages(F.avg_pool2d(x, scale), y, config.hallucinators, upsample=scale).to(run.device)
         optimizers = {"bases": torch.optim.SGD([synthetic.bases], lr=config.lr_img, momentum=config.momentum),
@@ -292,13 +292,18 @@ class KernelInducingPoints(WithoutInnerTraining):
         batch = torch.randperm(len(self.x), device=self.device)[:self.config.batch_real]
         if self.config.kernel == "fc-ntk":
             support, query = images.flatten(1), self.x[batch].flatten(1)
-            k_support, k_query = relu_kernels(support)[0], relu_kernels(query, support)[0]
         else:
             with torch.no_grad():
                 query = model.embed(self.x[batch])
             support = model.embed(images)
-            k_support, k_query = feature_kernel(support), feature_kernel(query, support)
-        return F.mse_loss(k_query @ krr_fit(k_support, targets, self.config.ridge), self.y[batch])
+        alpha = krr_fit(_kip_kernel(self.config.kernel, support), targets, self.config.ridge)
+        return F.mse_loss(_kip_kernel(self.config.kernel, query, support) @ alpha, self.y[batch])
+
+
+def _kip_kernel(name: str, x: Tensor, y: Tensor | None = None) -> Tensor:
+    """KIP's kernel between representations: flattened pixels (``fc-ntk``) or network embeddings
+    (``convnet-rf``)."""
+    return relu_kernels(x, y)[0] if name == "fc-ntk" else feature_kernel(x, y)
 
 
 @torch.no_grad()
@@ -309,22 +314,23 @@ def krr_accuracy(data: ImageData, x: Tensor, y: Tensor, config: KIPConfig = KIPC
     drawn from ``seed``."""
     device = x.device
     if config.kernel == "fc-ntk":
-        features = None
-        kernel = lambda a, b=None: relu_kernels(a.flatten(1), None if b is None else b.flatten(1))[0]  # noqa: E731
+        def represent(images: Tensor) -> Tensor:
+            return images.flatten(1).double()
     else:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            features = [build("convnet", data.shape, data.num_classes, device).eval()
+            networks = [build("convnet", data.shape, data.num_classes, device).eval()
                         for _ in range(config.rf_networks)]
-        embed = lambda a: torch.cat([net.embed(a.float()) for net in features], 1).double()  # noqa: E731
-        kernel = lambda a, b=None: feature_kernel(embed(a), None if b is None else embed(b))  # noqa: E731
-    support = x.double()
+
+        def represent(images: Tensor) -> Tensor:
+            return torch.cat([net.embed(images.float()) for net in networks], 1).double()
+    support = represent(x)
     targets = (y if y.dim() == 2 else one_hot_targets(y, data.num_classes)).double().to(device)
-    alpha = krr_fit(kernel(support), targets, config.ridge)
+    alpha = krr_fit(_kip_kernel(config.kernel, support), targets, config.ridge)
     correct = 0
     for start in range(0, len(data.test_y), chunk):
-        query = data.test_x[start:start + chunk].double().to(device)
-        prediction = kernel(query, support) @ alpha
+        query = represent(data.test_x[start:start + chunk].to(device))
+        prediction = _kip_kernel(config.kernel, query, support) @ alpha
         correct += int((prediction.argmax(1).cpu() == data.test_y[start:start + chunk]).sum())
     return correct / len(data.test_y)
 

@@ -243,5 +243,5 @@ def _optimise(synthetic: SyntheticSet, setup: EvaluationSetup, real: Tensor, con
                                patience=config.patience, checkpoint_every=config.checkpoint_every)
     optimizers = {name: torch.optim.Adam(params, lr=config.lr) for name, params in synthetic.parameter_groups().items()}
     return run_bilevel(problem, synthetic, optimizers, schedule, checkpoint_path=checkpoint_path, resume=run.resume,
-                       fingerprint=fingerprint, select=lambda: select_ridge(synthetic, setup, selection_seed, config.select_metric),
-                       progress=run.progress)
+                       fingerprint=fingerprint, progress=run.progress,
+                       select=lambda: select_ridge(synthetic, setup, selection_seed, config.select_metric))
