@@ -26,7 +26,7 @@ from common import HERE, ResultsFile, absolute, cli, commands_lines, machine_lin
 sys.path = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 
 DEFAULT_ENTRIES = ["random:1", "random:10", "dc:1", "dsa:1", "dm:1", "dm:10", "kip:10",
-                   "dm:10:parametrization=factorized"]
+                   "kip:10:kernel=convnet-rf,iterations=600", "dm:10:parametrization=factorized"]
 
 
 def main() -> None:
