@@ -27,7 +27,7 @@ from graphdistill.core.errors import InputError
 from graphdistill.core.kernels import krr_fit
 from graphdistill.core.loop import BilevelSchedule, RunOptions, WithoutInnerTraining, run_bilevel
 from graphdistill.core.synthetic import SyntheticSet
-from recsys.infae import (RIDGE_GRID, SELECTION_METRIC, VALIDATION_METRICS, EvaluationSetup, ntk,
+from recsys.infae import (RIDGE_GRID, SELECTION_METRIC, VALIDATION_METRICS, EvaluationSetup, ntk, pick_ridge,
                           validation_scores)
 
 RELAXATIONS = ("mean", "gumbel")
@@ -191,10 +191,9 @@ def select_ridge(synthetic: SyntheticSet, setup: EvaluationSetup, seed: int, met
     ``synthetic`` and return that score."""
     with torch.no_grad():
         support = synthetic.materialize(seed)
-    metrics = validation_scores(support, setup)
-    best = max(range(len(RIDGE_GRID)), key=lambda i: metrics[i][metric])
-    synthetic.ridge.fill_(RIDGE_GRID[best])
-    return metrics[best][metric]
+    ridge, metrics = pick_ridge(RIDGE_GRID, validation_scores(support, setup), metric)
+    synthetic.ridge.fill_(ridge)
+    return metrics[metric]
 
 
 def distill_cf(setup: EvaluationSetup, users: int, config: DistillCFConfig,

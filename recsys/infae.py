@@ -107,12 +107,17 @@ def evaluate_support(support: Tensor, setup: EvaluationSetup, ridges: tuple[floa
     Returns:
         ``{"test": metrics, "valid": metrics of the chosen ridge, "ridge": chosen ridge}``.
     """
-    valid = validation_scores(support, setup, ridges, chunk)
-    ridge, valid_metrics = max(zip(ridges, valid), key=lambda pair: pair[1][SELECTION_METRIC])
+    ridge, valid_metrics = pick_ridge(ridges, validation_scores(support, setup, ridges, chunk))
     context, _ = setup.split("test")
     alphas = dual_coefficients(support, (ridge,))
     test = evaluate_scores(setup, "test", score_chunks(context, support, alphas, chunk), 1, with_auc=True)[0]
     return {"test": test, "valid": valid_metrics, "ridge": ridge}
+
+
+def pick_ridge(ridges: tuple[float, ...], metrics: list[dict[str, float]],
+               metric: str = SELECTION_METRIC) -> tuple[float, dict[str, float]]:
+    """The ridge whose validation ``metrics`` (one dict per ridge) are best by ``metric``, with those metrics."""
+    return max(zip(ridges, metrics), key=lambda pair: pair[1][metric])
 
 
 @torch.no_grad()
