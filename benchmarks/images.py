@@ -76,7 +76,8 @@ def main() -> None:
                             "condense_wall_s": meta["wall_s"], "peak_rss_mib": meta["peak_rss_mib"],
                             "eval_wall_s": score["wall_s"], "eval_peak_rss_mib": score["peak_rss_mib"],
                             "config": meta["config"], "ipc_equivalent": meta.get("ipc_equivalent"),
-                            "images": meta["images"], "krr_test_acc": meta.get("krr_test_acc")})
+                            "images": meta["images"], "krr_test_acc": meta.get("krr_test_acc"),
+                            "condense_command": meta.get("command")})
             print(f"{key}: {100 * score['test_acc_mean']:.2f} +- {100 * score['test_acc_std']:.2f} "
                   f"(condense {meta['wall_s']:.0f} s, evaluate {score['wall_s']:.0f} s)", flush=True)
     store.save()
@@ -114,6 +115,12 @@ def render(results: dict) -> str:
                      f"{100 * mean:.2f} +- {100 * std:.2f} | {krr_cell} | {wall:.1f} | "
                      f"{max(r['peak_rss_mib'] for r in runs):.0f} | "
                      f"{sum(r['eval_wall_s'] for r in runs) / len(runs):.0f} |")
+    # Sets kept with --keep may have been condensed by an earlier command than the benchmark's own.
+    made_by = sorted({(run["entry"], " ".join(run["condense_command"])) for run in results["runs"].values()
+                      if run.get("condense_command")})
+    if made_by:
+        lines += ["", "Condensed sets reused from `--keep`, and the command that made each:", "",
+                  *[f"- {entry}: `{command}`" for entry, command in made_by]]
     return "\n".join(lines) + "\n"
 
 
