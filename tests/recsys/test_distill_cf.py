@@ -55,6 +55,17 @@ def test_selection_metric_picks_the_ridge_and_the_kept_state(ml100k):
     assert scores[best]["ndcg@10"] == pytest.approx(kept, abs=1e-6)
 
 
+def test_callback_sees_every_step_and_the_kept_state_is_one_it_saw(ml100k):
+    seen = {}
+    def record(epoch, loss, synthetic):
+        with torch.no_grad():
+            seen[epoch] = synthetic.materialize().clone()
+    config = DistillCFConfig(steps=6, eval_every=3)
+    support, info = distill_cf(ml100k, 8, config, RunOptions(seed=1, progress=False, callback=record))
+    assert sorted(seen) == list(range(6))
+    assert torch.equal(support, seen[info["selected_step"] - 1])
+
+
 @pytest.mark.slow
 def test_short_distill_cf_beats_random_users(ml100k):
     config = DistillCFConfig(steps=30, eval_every=10)
