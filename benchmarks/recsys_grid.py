@@ -10,6 +10,7 @@ otherwise. At every validation point the current synthetic users are also scored
 - per seed, the setting chosen by validation (HR@100, the paper's metric, and nDCG@10), scored on test.
 
     python benchmarks/recsys_grid.py --data-root ../shared/data --dataset amazon-magazine --users 500 --seeds 0 1 2
+    python benchmarks/recsys_grid.py --data-root ../shared/data --relaxation gumbel --tau 10 --gamma 200 --cardinality-reg 1e-3
 
 Runs in this process (the tracing needs the live synthetic users); wall time includes the test scoring.
 """
@@ -31,6 +32,7 @@ from common import HERE, ResultsFile, absolute, commands_lines, machine_line, me
 sys.path = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 
 GRID = {"tau": [10.0, 5.0], "gamma": [200, 500, 700], "cardinality_reg": [1e-3, 10.0]}
+RELAXATIONS = ("mean", "gumbel")
 SELECTIONS = ("hr@100", "ndcg@10")
 
 
@@ -40,6 +42,9 @@ def main() -> None:
     parser.add_argument("--dataset", default="amazon-magazine")
     parser.add_argument("--users", type=int, default=500)
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--relaxation", choices=RELAXATIONS, default="mean")
+    for name, values in GRID.items():
+        parser.add_argument(f"--{name.replace('_', '-')}", nargs="+", type=type(values[0]), default=values)
     parser.add_argument("--out", default=None, help="path prefix of .json/.md (default results/recsys-grid-<dataset>)")
     args = parser.parse_args()
 
@@ -55,8 +60,8 @@ def main() -> None:
     if full_key not in store.runs:
         full = evaluate_support(torch.as_tensor(setup.data.train.toarray()), setup)
         store.add(full_key, {"kind": "full", "dataset": args.dataset, "test": full["test"], "ridge": full["ridge"]})
-    for values in itertools.product(*GRID.values()):
-        settings = dict(zip(GRID, values))
+    for values in itertools.product(*(getattr(args, name) for name in GRID)):
+        settings = {**dict(zip(GRID, values)), "relaxation": args.relaxation}
         for seed in args.seeds:
             key = f"{args.dataset}/{args.users}/" + ",".join(f"{k}={v}" for k, v in settings.items()) + f"/{seed}"
             if key in store.runs:
@@ -74,7 +79,7 @@ def main() -> None:
 def traced_run(setup, users: int, settings: dict, seed: int) -> dict:
     """One Distill-CF run with ``settings``; every validation state scored on validation and test, every ridge."""
     from graphdistill.core.loop import RunOptions
-    from recsys.distill_cf import DistillCFConfig, distill_cf
+    from recsys.distill_cf import DistillCFConfig, distill_cf, selection_draw_seed
     from recsys.infae import RIDGE_GRID, dual_coefficients, evaluate_scores, evaluate_support, score_chunks, \
         validation_scores
 
@@ -85,7 +90,7 @@ def traced_run(setup, users: int, settings: dict, seed: int) -> dict:
         if (epoch + 1) % config.eval_every:
             return
         with torch.no_grad():
-            support = synthetic.materialize()
+            support = synthetic.materialize(selection_draw_seed(seed))
         valid = validation_scores(support, setup)
         context, _ = setup.split("test")
         test = evaluate_scores(setup, "test", score_chunks(context, support, dual_coefficients(support, RIDGE_GRID)),
@@ -121,25 +126,29 @@ def render(results: dict) -> str:
         if run["kind"] == "full":
             lines += [f"Full-data ∞-AE on {run['dataset']}: nDCG@10 {run['test']['ndcg@10']:.2f} "
                       f"(ridge {run['ridge']:g}).", ""]
-    lines += ["| dataset | users | tau | gamma | c | seeds | selected nDCG@10 | ceiling nDCG@10 | valid HR@100 | "
-              "valid nDCG@10 | selected step | wall (s) | peak RSS (MiB) |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines += ["| dataset | users | relaxation | tau | gamma | c | seeds | selected nDCG@10 | ceiling nDCG@10 | valid HR@100 | "
+              "valid nDCG@10 | selected step | wall (s) | peak RSS (MiB) |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     by_setting: dict[tuple, list[dict]] = {}
     for run in grid:
-        by_setting.setdefault((run["dataset"], run["users"], *run["settings"].values()), []).append(run)
-    for (dataset, users, tau, gamma, c), group in by_setting.items():
-        lines.append(f"| {dataset} | {users} | {tau:g} | {gamma} | {c:g} | {','.join(str(r['seed']) for r in group)} | "
+        settings = run["settings"]
+        by_setting.setdefault((run["dataset"], run["users"], settings["relaxation"], settings["tau"], settings["gamma"],
+                               settings["cardinality_reg"]), []).append(run)
+    for (dataset, users, relaxation, tau, gamma, c), group in by_setting.items():
+        lines.append(f"| {dataset} | {users} | {relaxation} | {tau:g} | {gamma} | {c:g} | "
+                     f"{','.join(str(r['seed']) for r in group)} | "
                      f"{_cell([r['selected']['test']['ndcg@10'] for r in group])} | "
                      f"{_cell([r['ceiling']['ndcg@10'] for r in group])} | "
                      f"{_cell([r['selected']['valid']['hr@100'] for r in group])} | "
                      f"{_cell([r['selected']['valid']['ndcg@10'] for r in group])} | "
                      f"{np.mean([r['selected']['step'] for r in group]):.0f} | "
                      f"{np.mean([r['wall_s'] for r in group]):.0f} | {max(r['peak_rss_mib'] for r in group):.0f} |")
-    lines += ["", "The setting chosen per seed by validation, scored on test:", "",
+    lines += ["", "The `mean`-relaxation setting chosen per seed by validation, scored on test:", "",
               "| dataset | users | chosen by valid | seeds | settings chosen | test nDCG@10 | ceiling of the grid |",
               "|---|---|---|---|---|---|---|"]
     by_seed: dict[tuple, list[dict]] = {}
     for run in grid:
-        by_seed.setdefault((run["dataset"], run["users"], run["seed"]), []).append(run)
+        if run["settings"]["relaxation"] == "mean":
+            by_seed.setdefault((run["dataset"], run["users"], run["seed"]), []).append(run)
     for dataset, users in sorted({(d, u) for d, u, _ in by_seed}):
         seeds = sorted(s for d, u, s in by_seed if (d, u) == (dataset, users))
         for metric in SELECTIONS:

@@ -196,6 +196,12 @@ def select_ridge(synthetic: SyntheticSet, setup: EvaluationSetup, seed: int, met
     return metrics[metric]
 
 
+def selection_draw_seed(seed: int) -> int:
+    """The seed of the Gumbel draw that validation scores (and the output is) for a run of ``seed``: fixed, so
+    the kept state is the one scored."""
+    return seed + 1
+
+
 def distill_cf(setup: EvaluationSetup, users: int, config: DistillCFConfig,
                run: RunOptions = RunOptions()) -> tuple[Tensor, dict]:
     """Run Distill-CF; returns the ``(users, items)`` soft interaction matrix of the best validation state
@@ -208,8 +214,7 @@ def distill_cf(setup: EvaluationSetup, users: int, config: DistillCFConfig,
     real = torch.as_tensor(train.toarray(), device=device)
     synthetic = SyntheticUsers(real[picked.to(device)], config).to(device)
     torch.manual_seed(seed)
-    # A fixed seed for the Gumbel draws scored at selection time, so the kept state is the one scored.
-    selection_seed = seed + 1
+    selection_seed = selection_draw_seed(seed)
     initial_score = select_ridge(synthetic, setup, selection_seed, config.select_metric)
     fingerprint = {"method": "distill-cf", "users": users, "seed": seed, "config": asdict(config),
                    "dataset": setup.data.name}
