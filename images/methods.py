@@ -357,7 +357,7 @@ def _run(problem, synthetic: SyntheticSet, optimizers, schedule: BilevelSchedule
     result = run_bilevel(problem, synthetic, optimizers, schedule, checkpoint_path=run.checkpoint_path,
                          resume=run.resume, fingerprint={"method": name, "ipc": ipc, "seed": run.seed,
                                                          "config": asdict(config), "dataset": problem.data.name},
-                         callback=run.callback and (lambda epoch, loss: run.callback(epoch, loss, synthetic)),
+                         callback=run.epoch_callback(synthetic),
                          progress=run.progress)
     x, y = _export(synthetic)
     return Condensed(x, y, {**facts, "final_loss": result.losses[-1] if result.losses else None,

@@ -246,7 +246,6 @@ def _optimise(synthetic: SyntheticSet, setup: EvaluationSetup, real: Tensor, con
     schedule = BilevelSchedule(epochs=steps, outer_steps=1, inner_steps=0, select_every=config.eval_every,
                                patience=config.patience, checkpoint_every=config.checkpoint_every)
     optimizers = {name: torch.optim.Adam(params, lr=config.lr) for name, params in synthetic.parameter_groups().items()}
-    callback = run.callback and (lambda epoch, loss: run.callback(epoch, loss, synthetic))
     return run_bilevel(problem, synthetic, optimizers, schedule, checkpoint_path=checkpoint_path, resume=run.resume,
-                       fingerprint=fingerprint, progress=run.progress, callback=callback,
+                       fingerprint=fingerprint, progress=run.progress, callback=run.epoch_callback(synthetic),
                        select=lambda: select_ridge(synthetic, setup, selection_seed, config.select_metric))

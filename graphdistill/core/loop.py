@@ -128,6 +128,12 @@ class RunOptions:
     progress: bool = True
     callback: Callable[[int, float, SyntheticSet], None] | None = None
 
+    def epoch_callback(self, synthetic: SyntheticSet) -> Callable[[int, float], None] | None:
+        """``callback`` bound to ``synthetic``, in the shape :func:`run_bilevel` calls (``None`` without one)."""
+        if self.callback is None:
+            return None
+        return lambda epoch, loss: self.callback(epoch, loss, synthetic)
+
 
 @dataclass
 class LoopResult:

@@ -176,7 +176,6 @@ def condense_gradient_matching(graph: NodeGraph, budget: Budget, config: Gradien
     schedule = BilevelSchedule(config.epochs, config.outer_steps, config.inner_steps, config.inner_lr, phases,
                                config.checkpoint_every, config.select_every)
     problem = GraphGradientMatching(graph, synthetic, allocation, config)
-    callback = None if run.callback is None else (lambda epoch, loss: run.callback(epoch, loss, synthetic))
     select = None
     if config.select_every:
         real = RealGraphView(graph)
@@ -188,7 +187,8 @@ def condense_gradient_matching(graph: NodeGraph, budget: Budget, config: Gradien
                                       real=real)["val_acc_mean"]
 
     result = run_bilevel(problem, synthetic, optimizers, schedule, checkpoint_path=run.checkpoint_path,
-                         resume=run.resume, progress=run.progress, callback=callback, select=select,
+                         resume=run.resume, progress=run.progress, callback=run.epoch_callback(synthetic),
+                         select=select,
                          fingerprint={"dataset": graph.name, "nodes": budget.nodes, "seed": run.seed,
                                       "config": repr(config), "device": str(run.device)})
     with torch.no_grad():

@@ -3,7 +3,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from graphdistill.core import BilevelSchedule, InputError, SyntheticSet, run_bilevel, seed_everything
+from graphdistill.core import BilevelSchedule, InputError, RunOptions, SyntheticSet, run_bilevel, seed_everything
 
 
 def test_phases_alternate_structure_then_features():
@@ -166,3 +166,11 @@ def test_unlabelled_synthetic_sets_have_no_classes():
 
     users = _Users()
     assert users.labels is None and users.class_slices == {}
+
+
+def test_epoch_callback_binds_the_synthetic_set():
+    assert RunOptions().epoch_callback(object()) is None
+    calls = []
+    synthetic = object()
+    RunOptions(callback=lambda epoch, loss, s: calls.append((epoch, loss, s))).epoch_callback(synthetic)(3, 0.5)
+    assert calls == [(3, 0.5, synthetic)]
