@@ -52,7 +52,6 @@ def main() -> None:
     from recsys.data import load_interactions
     from recsys.infae import EvaluationSetup, evaluate_support
 
-    torch.set_num_threads(min(2, os.cpu_count() or 1))
     store = ResultsFile(args.out or str(HERE / "results" / f"recsys-grid-{args.dataset}"), render,
                         environment(torch.device("cpu")))
     setup = EvaluationSetup.of(load_interactions(args.dataset, absolute(args.data_root)))
@@ -77,11 +76,11 @@ def main() -> None:
 
 
 def traced_run(setup, users: int, settings: dict, seed: int) -> dict:
-    """One Distill-CF run with ``settings``; every validation state scored on validation and test, every ridge."""
+    """One Distill-CF run with ``settings``; every state that validation scores is also scored on test, every
+    ridge (its validation scores are the loop's own)."""
     from graphdistill.core.loop import RunOptions
     from recsys.distill_cf import DistillCFConfig, distill_cf, selection_draw_seed
-    from recsys.infae import RIDGE_GRID, dual_coefficients, evaluate_scores, evaluate_support, score_chunks, \
-        validation_scores
+    from recsys.infae import RIDGE_GRID, dual_coefficients, evaluate_scores, evaluate_support, score_chunks
 
     config = DistillCFConfig(**settings)
     trace = []
@@ -91,12 +90,10 @@ def traced_run(setup, users: int, settings: dict, seed: int) -> dict:
             return
         with torch.no_grad():
             support = synthetic.materialize(selection_draw_seed(seed))
-        valid = validation_scores(support, setup)
         context, _ = setup.split("test")
         test = evaluate_scores(setup, "test", score_chunks(context, support, dual_coefficients(support, RIDGE_GRID)),
                                len(RIDGE_GRID), with_auc=False)
-        trace.append({"step": epoch + 1, "valid_hr@100": [m["hr@100"] for m in valid],
-                      "valid_ndcg@10": [m["ndcg@10"] for m in valid], "test_ndcg@10": [m["ndcg@10"] for m in test]})
+        trace.append({"step": epoch + 1, "test_ndcg@10": [m["ndcg@10"] for m in test]})
 
     support, info = distill_cf(setup, users, config, RunOptions(seed=seed, progress=False, callback=score_state))
     selected = evaluate_support(support, setup)
