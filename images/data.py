@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from graphdistill.core.data_root import not_found, resolve_data_root
 from graphdistill.core.errors import InputError
 
 MNIST_MEAN, MNIST_STD = (0.1307,), (0.3081,)
@@ -63,7 +65,7 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
         raise InputError(f"IDX file not found: {path}")
     try:
         raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
-    except (OSError, EOFError) as exc:
+    except (OSError, EOFError, zlib.error) as exc:
         raise InputError(f"corrupt IDX file {path}: {exc}") from exc
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_TYPES:
         raise InputError(f"corrupt IDX file {path}: bad magic number {raw[:4].hex()}")
@@ -115,20 +117,21 @@ def from_tensors(name: str, train_x: Tensor, train_y: Tensor, test_x: Tensor, te
 
 
 def load_mnist(root: str | os.PathLike | None = None) -> ImageData:
-    """MNIST from ``<root>/images/MNIST/raw/*-ubyte[.gz]`` (``root``, else ``$GRAPHDISTILL_DATA``); never
-    downloads. Normalised with MNIST's 0.1307 / 0.3081."""
-    root = root or os.environ.get("GRAPHDISTILL_DATA")
-    if not root:
-        raise InputError("MNIST needs a data root (--data-root or GRAPHDISTILL_DATA) holding images/MNIST/raw")
-    raw = Path(root) / "images" / "MNIST" / "raw"
-    if not raw.is_dir() and (Path(root) / "MNIST" / "raw").is_dir():
-        raw = Path(root) / "MNIST" / "raw"
+    """MNIST from ``<root>/images/MNIST/raw/*-ubyte[.gz]`` (the root by
+    :func:`~graphdistill.core.data_root.resolve_data_root`); never downloads. Normalised with MNIST's 0.1307 / 0.3081."""
+    base = resolve_data_root(root)
+    if base is None:
+        raise not_found("MNIST's IDX files (images/MNIST/raw/*-ubyte[.gz])", [], None)
+    raw = base / "images" / "MNIST" / "raw"
+    if not raw.is_dir() and (base / "MNIST" / "raw").is_dir():
+        raw = base / "MNIST" / "raw"
 
     def part(stem: str) -> np.ndarray:
-        for candidate in (raw / f"{stem}.gz", raw / stem):
+        candidates = [raw / f"{stem}.gz", raw / stem]
+        for candidate in candidates:
             if candidate.is_file():
                 return read_idx(candidate)
-        raise InputError(f"MNIST file not found: {raw / stem}[.gz]")
+        raise not_found(f"MNIST file {stem}", candidates, base)
 
     arrays = [part(stem) for stem in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
                                       "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")]

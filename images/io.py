@@ -2,7 +2,9 @@
 ``grid.png``, written together or not at all."""
 from __future__ import annotations
 
+import importlib.util
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -45,14 +47,25 @@ def save_grid(pixels: Tensor, labels: Tensor, path: Path, max_per_class: int = 1
 def save_condensed(out: str | os.PathLike, x: Tensor, y: Tensor, meta: dict[str, Any], pixels: Tensor,
                    overwrite: bool = False) -> Path:
     """Write ``images.pt`` (normalised ``x (n, C, H, W)``, ``y``), ``meta.json`` and ``grid.png`` (from
-    ``pixels``, the images on the ``[0, 1]`` scale) atomically."""
+    ``pixels``, the images on the ``[0, 1]`` scale) atomically.
+
+    The picture never costs the result: without matplotlib (the ``images`` extra) or when drawing fails,
+    ``grid.png`` is skipped with a warning and the data and ``meta.json`` are written all the same.
+    """
     out = Path(out)
     if out.exists() and not overwrite:
         raise InputError(f"output directory {out} already exists (pass --overwrite to replace it)")
     with staged_directory(out, overwrite=overwrite) as stage:
         torch.save({"x": x.detach().cpu().contiguous(), "y": y.detach().cpu().contiguous()}, stage / IMAGES_FILE)
         write_json(meta, stage / META_FILE)
-        save_grid(pixels.detach().cpu(), y.detach().cpu(), stage / GRID_FILE)
+        if importlib.util.find_spec("matplotlib") is None:
+            warnings.warn(f"{GRID_FILE} skipped: matplotlib is not installed (pip install 'graphdistill[images]')",
+                          stacklevel=2)
+        else:
+            try:
+                save_grid(pixels.detach().cpu(), y.detach().cpu(), stage / GRID_FILE)
+            except Exception as exc:  # a picture must never cost a computed result
+                warnings.warn(f"{GRID_FILE} skipped: {describe(exc)}", stacklevel=2)
     return out
 
 
@@ -69,10 +82,19 @@ def read_condensed(path: str | os.PathLike) -> tuple[Tensor, Tensor, dict[str, A
         raise InputError(f"unreadable condensed images {file}: {describe(exc)}") from exc
     if not isinstance(tensors, dict) or not {"x", "y"} <= set(tensors):
         raise InputError(f"{file} is not a condensed image set (needs tensors x, y)")
-    x, y = tensors["x"].float(), tensors["y"]
-    if x.dim() != 4 or y.shape[0] != x.shape[0]:
+    x, y = tensors["x"], tensors["y"]
+    if not isinstance(x, Tensor) or not isinstance(y, Tensor):
+        raise InputError(f"{file}: x and y must be tensors")
+    if x.dim() != 4 or x.shape[0] == 0 or y.dim() not in (1, 2) or y.shape[0] != x.shape[0]:
         raise InputError(f"{file}: x must be (n, C, H, W) with n labels, got {tuple(x.shape)} and {tuple(y.shape)}")
-    if not torch.isfinite(x).all():
-        raise InputError(f"{file}: the images contain NaN or infinite values")
+    if not x.is_floating_point() or not torch.isfinite(x).all():
+        raise InputError(f"{file}: x must hold finite floating-point pixels (found NaN, infinite or integer values)")
+    if y.dim() == 1 and (y.is_floating_point() or int(y.min()) < 0):
+        raise InputError(f"{file}: y must hold non-negative integer class labels")
+    if y.dim() == 2 and not torch.isfinite(y).all():
+        raise InputError(f"{file}: the learned targets y contain NaN or infinite values")
     meta = read_json_if_present(directory / META_FILE)
-    return x, (y.float() if y.dim() == 2 else y.long()), meta
+    classes = meta.get("num_classes") if isinstance(meta.get("num_classes"), int) else None
+    if y.dim() == 1 and classes is not None and int(y.max()) >= classes:
+        raise InputError(f"{file}: y holds label {int(y.max())} but the dataset has {classes} classes")
+    return x.float(), (y.float() if y.dim() == 2 else y.long()), meta

@@ -1,13 +1,13 @@
 """Image distillation methods by name: ``dc``, ``dsa``, ``dm``, ``kip`` and the ``random`` / ``herding`` baselines.
 
-Each entry pairs a frozen config class with ``condense(data, ipc, config, run) -> Condensed``. Synthetic
+Each entry pairs a frozen config class with ``function(data, ipc, config, run) -> Condensed`` (``data``:
+normalised ``x (n, C, H, W)`` and ``y (n,)``, or ``(n, classes)`` learned targets). Synthetic
 images start from random real images of their class. Gradient matching (DC / DSA) and distribution matching
 (DM) run on the core's bilevel loop with the core's distances; KIP uses the core's NTK and KRR.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -16,10 +16,10 @@ from torch import Tensor, nn
 from graphdistill.core.coreset import herding
 from graphdistill.core.errors import InputError
 from graphdistill.core.kernels import feature_kernel, krr_fit, relu_kernels
-from graphdistill.core.loop import BilevelSchedule, RunOptions, WithoutInnerTraining, run_bilevel
+from graphdistill.core.loop import BilevelSchedule, WithoutInnerTraining, run_bilevel
 from graphdistill.core.matching import distribution_distance, gradient_distance
+from graphdistill.core.method import Condensed, Method, RunOptions
 from graphdistill.core.registry import Registry
-from graphdistill.core.seed import seed_everything
 from graphdistill.core.synthetic import SyntheticSet, sample_per_class
 from images.data import ImageData
 from images.dsa import DSA
@@ -29,15 +29,6 @@ from images.synthetic import FactorizedImages, SyntheticImages, one_hot_targets
 
 PARAMETRIZATIONS = ("images", "factorized")
 KIP_KERNELS = ("fc-ntk", "convnet-rf")
-
-
-@dataclass(frozen=True)
-class Condensed:
-    """``x (n, C, H, W)`` normalised images, ``y (n,)`` labels (or ``(n, classes)`` learned targets), facts."""
-
-    x: Tensor
-    y: Tensor
-    info: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -159,9 +150,9 @@ def _check_ipc(data: ImageData, ipc: int) -> None:
         raise InputError(f"--ipc {ipc} is impossible: choose between 1 and {smallest} (the smallest class)")
 
 
-def _initial_images(data: ImageData, per_class: int, seed: int) -> tuple[Tensor, Tensor]:
+def _initial_images(data: ImageData, per_class: int, run: RunOptions) -> tuple[Tensor, Tensor]:
     counts = {c: per_class for c in range(data.num_classes)}
-    picked = sample_per_class(data.train_y, counts, torch.Generator().manual_seed(seed))
+    picked = sample_per_class(data.train_y, counts, run.generator())
     return data.train_x[picked], data.train_y[picked]
 
 
@@ -172,7 +163,7 @@ def _synthetic(data: ImageData, ipc: int, config, run: RunOptions) -> tuple[Synt
     channels, height, width = data.shape
     budget = ipc * data.num_classes * channels * height * width
     if config.parametrization == "images":
-        x, y = _initial_images(data, ipc, run.seed)
+        x, y = _initial_images(data, ipc, run)
         synthetic = SyntheticImages(x, y, data.num_classes).to(run.device)
         optimizers = {"images": torch.optim.SGD([synthetic.images], lr=config.lr_img, momentum=config.momentum)}
     else:
@@ -182,7 +173,7 @@ def _synthetic(data: ImageData, ipc: int, config, run: RunOptions) -> tuple[Synt
                              f"of {height}x{width} images")
         base_size = channels * (height // scale) * (width // scale)
         bases = FactorizedImages.bases_for_storage(budget, data.num_classes, base_size, config.hallucinators, channels)
-        x, y = _initial_images(data, bases, run.seed)
+        x, y = _initial_images(data, bases, run)
         synthetic = FactorizedImages(F.avg_pool2d(x, scale), y, config.hallucinators, upsample=scale).to(run.device)
         optimizers = {"bases": torch.optim.SGD([synthetic.bases], lr=config.lr_img, momentum=config.momentum),
                       "hallucinators": torch.optim.Adam(synthetic.hallucinators.parameters(), lr=config.lr_hallucinator)}
@@ -352,45 +343,35 @@ def _export(synthetic: SyntheticSet) -> tuple[Tensor, Tensor]:
     return images.detach().cpu().clone(), labels.detach().cpu().clone()
 
 
-def _run(problem, synthetic: SyntheticSet, optimizers, schedule: BilevelSchedule, name: str, ipc: int, config,
-         run: RunOptions, facts: dict) -> Condensed:
-    result = run_bilevel(problem, synthetic, optimizers, schedule, checkpoint_path=run.checkpoint_path,
-                         resume=run.resume, fingerprint={"method": name, "ipc": ipc, "seed": run.seed,
-                                                         "config": asdict(config), "dataset": problem.data.name},
-                         callback=run.epoch_callback(synthetic),
-                         progress=run.progress)
+def _run(problem, synthetic: SyntheticSet, optimizers, schedule: BilevelSchedule, run: RunOptions,
+         facts: dict) -> Condensed:
+    result = run_bilevel(problem, synthetic, optimizers, schedule, run)
     x, y = _export(synthetic)
-    return Condensed(x, y, {**facts, "final_loss": result.losses[-1] if result.losses else None,
-                            "resumed_from": result.resumed_from, "iterations": len(result.losses)})
+    return Condensed.from_loop({"x": x, "y": y}, result, **facts)
 
 
 def condense_dm(data: ImageData, ipc: int, config: DMConfig, run: RunOptions) -> Condensed:
     _check_ipc(data, ipc)
-    seed_everything(run.seed)
     synthetic, optimizers, facts = _synthetic(data, ipc, config, run)
     schedule = BilevelSchedule(epochs=config.iterations, outer_steps=1, inner_steps=0,
                                checkpoint_every=config.checkpoint_every)
     problem = DistributionMatching(data, synthetic, config, run.device)
-    return _run(problem, synthetic, optimizers, schedule, "dm", ipc, config, run, facts)
+    return _run(problem, synthetic, optimizers, schedule, run, facts)
 
 
 def condense_gradient_matching(data: ImageData, ipc: int, config: DCConfig, run: RunOptions) -> Condensed:
     _check_ipc(data, ipc)
-    seed_everything(run.seed)
     synthetic, optimizers, facts = _synthetic(data, ipc, config, run)
     outer, inner = _matching_steps(ipc, config)
     schedule = BilevelSchedule(epochs=config.iterations, outer_steps=outer, inner_steps=inner, inner_lr=config.lr_net,
                                inner_optimizer="sgd", checkpoint_every=config.checkpoint_every)
     problem = GradientMatching(data, synthetic, config, run.device)
-    name = "dsa" if config.dsa else "dc"
-    return _run(problem, synthetic, optimizers, schedule, name, ipc, config, run,
-                {**facts, "outer_steps": outer, "inner_steps": inner})
+    return _run(problem, synthetic, optimizers, schedule, run, {**facts, "outer_steps": outer, "inner_steps": inner})
 
 
 def condense_kip(data: ImageData, ipc: int, config: KIPConfig, run: RunOptions) -> Condensed:
     _check_ipc(data, ipc)
-    seed_everything(run.seed)
-    x, y = _initial_images(data, ipc, run.seed)
+    x, y = _initial_images(data, ipc, run)
     synthetic = SyntheticImages(x, y, data.num_classes, learn_labels=config.learn_labels).to(run.device)
     optimizers = {name: torch.optim.Adam(params, lr=config.lr) for name, params in synthetic.parameter_groups().items()}
     schedule = BilevelSchedule(epochs=config.iterations, outer_steps=1, inner_steps=0,
@@ -398,20 +379,20 @@ def condense_kip(data: ImageData, ipc: int, config: KIPConfig, run: RunOptions) 
     facts = {"parametrization": "images", "stored_floats": synthetic.storage(), "learn_labels": config.learn_labels,
              "kernel": config.kernel}
     condensed = _run(KernelInducingPoints(data, synthetic, config, run.device), synthetic, optimizers, schedule,
-                     "kip", ipc, config, run, facts)
-    accuracy = krr_accuracy(data, condensed.x.to(run.device), condensed.y.to(run.device), config, run.seed)
-    return Condensed(condensed.x, condensed.y, {**condensed.info, "krr_test_acc": accuracy})
+                     run, facts)
+    x, y = condensed.data["x"], condensed.data["y"]
+    condensed.meta["krr_test_acc"] = krr_accuracy(data, x.to(run.device), y.to(run.device), config, run.seed)
+    return condensed
 
 
 def condense_random(data: ImageData, ipc: int, config: CoresetImagesConfig, run: RunOptions) -> Condensed:
     _check_ipc(data, ipc)
-    x, y = _initial_images(data, ipc, run.seed)
-    return Condensed(x.clone(), y.clone(), {"selection": "uniformly random real images per class"})
+    x, y = _initial_images(data, ipc, run)
+    return Condensed({"x": x.clone(), "y": y.clone()}, {"selection": "uniformly random real images per class"})
 
 
 def condense_herding(data: ImageData, ipc: int, config: CoresetImagesConfig, run: RunOptions) -> Condensed:
     _check_ipc(data, ipc)
-    seed_everything(run.seed)
     model = build("convnet", data.shape, data.num_classes, run.device)
     train_network(model, data.train_x.to(run.device), data.train_y.to(run.device),
                   EvalConfig(epochs=config.embed_epochs, augment="none"), progress=run.progress)
@@ -424,14 +405,8 @@ def condense_herding(data: ImageData, ipc: int, config: CoresetImagesConfig, run
                                     for i in range(0, len(members), 1000)])
             picked.append(members[herding(embeddings, ipc)])
     rows = torch.cat(picked)
-    return Condensed(data.train_x[rows].clone(), data.train_y[rows].clone(),
+    return Condensed({"x": data.train_x[rows].clone(), "y": data.train_y[rows].clone()},
                      {"selection": f"herding on a ConvNet trained {config.embed_epochs} epoch(s) on the full set"})
-
-
-@dataclass(frozen=True)
-class Method:
-    config_class: type
-    condense: Callable[[ImageData, int, Any, RunOptions], Condensed]
 
 
 METHODS: Registry[Method] = Registry("method")

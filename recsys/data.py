@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
+from graphdistill.core.data_root import not_found, resolve_data_root
 from graphdistill.core.errors import InputError
 
 SPLITS = ("train", "valid", "test")
@@ -131,21 +132,16 @@ def recbole_bundled_ml100k() -> Path | None:
     return path if path.is_file() else None
 
 
-def data_root(root: str | os.PathLike | None) -> Path | None:
-    """``root``, else ``$GRAPHDISTILL_DATA``, else ``None``."""
-    root = root or os.environ.get("GRAPHDISTILL_DATA")
-    return Path(root) if root else None
-
-
 def load_interactions(name: str, root: str | os.PathLike | None = None, min_rating: float | None = None,
                       split_seed: int = 0) -> InteractionData:
     """Load ``<root>/recsys/<name>/`` (fixed split files if present, else ``<name>.inter`` split by
-    :func:`split_interactions`); ``ml-100k`` without such a folder is RecBole's bundled copy.
+    :func:`split_interactions`); ``ml-100k`` without such a folder is RecBole's bundled copy (a data root
+    that does not exist is an error, never replaced by it).
 
     The item universe is ``<name>.inter`` when it exists (else the training file); users of valid/test
     must appear in train and their items in that universe.
     """
-    base = data_root(root)
+    base = resolve_data_root(root)
     folder = base / "recsys" / name if base is not None else None
     if folder is not None and folder.is_dir():
         full = folder / f"{name}.inter"
@@ -160,8 +156,11 @@ def load_interactions(name: str, root: str | os.PathLike | None = None, min_rati
     bundled = recbole_bundled_ml100k() if name == "ml-100k" else None
     if bundled is not None:
         return _from_rows(name, read_atomic(bundled, min_rating), split_seed, f"recbole wheel: {bundled}")
-    where = f"{folder}" if folder is not None else "no data root (pass --data-root or set GRAPHDISTILL_DATA)"
-    raise InputError(f"dataset {name!r} not found: {where}")
+    looked = [folder / f"{name}.inter", folder / f"{name}.train.inter"] if folder is not None else []
+    if name == "ml-100k":
+        raise InputError("ml-100k's offline copy ships with RecBole, which is not installed: "
+                         "pip install 'graphdistill[recsys]', or pass --data-root")
+    raise not_found(f"interaction log {name!r} (RecBole atomic files)", looked, base)
 
 
 def split_interactions(users: np.ndarray, seed: int, min_user_interactions: int = 3) -> np.ndarray:

@@ -17,15 +17,15 @@ amazon-magazine (users with 1-2 training items) fell to nDCG@10 8.6 against 22.7
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
 from graphdistill.core.errors import InputError
 from graphdistill.core.kernels import krr_fit
-from graphdistill.core.loop import BilevelSchedule, RunOptions, WithoutInnerTraining, run_bilevel
+from graphdistill.core.loop import BilevelSchedule, WithoutInnerTraining, run_bilevel
+from graphdistill.core.method import Condensed, RunOptions
 from graphdistill.core.synthetic import SyntheticSet
 from recsys.infae import (RIDGE_GRID, SELECTION_METRIC, VALIDATION_METRICS, EvaluationSetup, ntk, pick_ridge,
                           validation_scores)
@@ -202,50 +202,41 @@ def selection_draw_seed(seed: int) -> int:
     return seed + 1
 
 
-def distill_cf(setup: EvaluationSetup, users: int, config: DistillCFConfig,
-               run: RunOptions = RunOptions()) -> tuple[Tensor, dict]:
-    """Run Distill-CF; returns the ``(users, items)`` soft interaction matrix of the best validation state
-    and facts for ``meta.json`` (ridge, selection history, steps run)."""
-    seed, device = run.seed, run.device
+def distill_cf(setup: EvaluationSetup, users: int, config: DistillCFConfig, run: RunOptions = RunOptions()) -> Condensed:
+    """Run Distill-CF; ``data["interactions"]`` is the ``(users, items)`` soft interaction matrix of the best
+    validation state; ``meta`` has the ridge, the selection history and the steps run."""
+    device = run.device
     train = setup.data.train
-    generator = torch.Generator().manual_seed(seed)
     active = torch.as_tensor((train.getnnz(1) > 0).nonzero()[0])
-    picked = active[torch.randperm(len(active), generator=generator)[:users]]
+    picked = active[torch.randperm(len(active), generator=run.generator())[:users]]
     real = torch.as_tensor(train.toarray(), device=device)
     synthetic = SyntheticUsers(real[picked.to(device)], config).to(device)
-    torch.manual_seed(seed)
-    selection_seed = selection_draw_seed(seed)
+    selection_seed = selection_draw_seed(run.seed)
     initial_score = select_ridge(synthetic, setup, selection_seed, config.select_metric)
-    fingerprint = {"method": "distill-cf", "users": users, "seed": seed, "config": asdict(config),
-                   "dataset": setup.data.name}
-    result = _optimise(synthetic, setup, real, config, config.steps, run.checkpoint_path, run, fingerprint,
-                       selection_seed)
+    result = _optimise(synthetic, setup, real, config, config.steps, run, selection_seed)
     metric = config.select_metric
     info = {"ridge": float(synthetic.ridge), f"initial_valid_{metric}": initial_score,
             f"valid_{metric}_history": result.scores, "selected_step": result.selected_epoch,
-            "steps_run": len(result.losses), "final_loss": result.losses[-1] if result.losses else None}
+            "steps_run": len(result.losses)}
     with torch.no_grad():
         support = synthetic.materialize(selection_seed)
     if config.keep_fraction < 1:
         sparse = SparseSyntheticUsers(support, max(1, int(config.keep_fraction * setup.data.train_interactions)),
                                       synthetic.ridge).to(device)
-        path = None if run.checkpoint_path is None else Path(run.checkpoint_path).with_suffix(".sparse.pt")
-        finetune = _optimise(sparse, setup, real, config, config.sparse_steps, path, run,
-                             {**fingerprint, "phase": "sparse"}, selection_seed)
+        finetune = _optimise(sparse, setup, real, config, config.sparse_steps, run, selection_seed, phase="sparse")
         info.update({"ridge": float(sparse.ridge), f"sparse_valid_{metric}_history": finetune.scores,
                      "sparse_selected_step": finetune.selected_epoch, "sparse_steps_run": len(finetune.losses)})
         with torch.no_grad():
             support = sparse.materialize()
-    return support.cpu(), info
+    return Condensed.from_loop({"interactions": support.cpu()}, result, **info)
 
 
 def _optimise(synthetic: SyntheticSet, setup: EvaluationSetup, real: Tensor, config: DistillCFConfig, steps: int,
-              checkpoint_path, run: RunOptions, fingerprint: dict, selection_seed: int):
+              run: RunOptions, selection_seed: int, phase: str = ""):
     """Adam on the synthetic parameters through the core loop, validation every ``eval_every`` steps, best kept."""
     problem = DistillCFProblem(synthetic, real, config)
     schedule = BilevelSchedule(epochs=steps, outer_steps=1, inner_steps=0, select_every=config.eval_every,
                                patience=config.patience, checkpoint_every=config.checkpoint_every)
     optimizers = {name: torch.optim.Adam(params, lr=config.lr) for name, params in synthetic.parameter_groups().items()}
-    return run_bilevel(problem, synthetic, optimizers, schedule, checkpoint_path=checkpoint_path, resume=run.resume,
-                       fingerprint=fingerprint, progress=run.progress, callback=run.epoch_callback(synthetic),
+    return run_bilevel(problem, synthetic, optimizers, schedule, run, phase=phase,
                        select=lambda: select_ridge(synthetic, setup, selection_seed, config.select_metric))

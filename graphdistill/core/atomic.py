@@ -62,8 +62,14 @@ def staged_directory(out: str | os.PathLike, overwrite: bool = False) -> Iterato
         if out.exists():
             if not overwrite:
                 raise FileExistsError(f"{out} appeared while writing; refusing to replace it")
-            shutil.rmtree(out)
-        os.replace(stage, out)
+            # Move the old output aside first: at every instant either it or the new one is at ``out``
+            # (or, between the two renames, beside it under a recognisable name).
+            retired = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".old"))
+            os.replace(out, retired / out.name)
+            os.replace(stage, out)
+            shutil.rmtree(retired, ignore_errors=True)
+        else:
+            os.replace(stage, out)
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise

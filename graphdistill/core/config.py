@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import sys
 from pathlib import Path
 from typing import Any, Iterable, Mapping, TypeVar
@@ -61,7 +62,11 @@ def build_config(cls: type[C], *layers: Mapping[str, Any]) -> C:
     defaults = cls()
     for key, value in merged.items():
         expected = type(getattr(defaults, key))
-        if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        if expected is not bool and isinstance(value, bool):
+            raise InputError(f"setting {key!r} expects {expected.__name__}, got {str(value).lower()}")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise InputError(f"setting {key!r} must be a finite number, got {value}")
+        if expected is float and isinstance(value, int):
             merged[key] = float(value)
         elif expected is tuple and isinstance(value, list):
             merged[key] = tuple(tuple(v) if isinstance(v, list) else v for v in value)

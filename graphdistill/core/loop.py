@@ -7,9 +7,7 @@ alternate by epoch (GCond: structure for 10 epochs, then features for 40).
 """
 from __future__ import annotations
 
-import hashlib
-import json
-import os
+import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Protocol
@@ -20,6 +18,7 @@ from tqdm.auto import tqdm
 
 from graphdistill.core.checkpoint import load_checkpoint, save_checkpoint
 from graphdistill.core.errors import InputError
+from graphdistill.core.method import RunOptions, fingerprint_digest
 from graphdistill.core.seed import rng_state, set_rng_state
 from graphdistill.core.synthetic import SyntheticSet
 
@@ -111,39 +110,16 @@ class WithoutInnerTraining:
         raise AssertionError(f"{type(self).__name__} has no inner training; use inner_steps=0")
 
 
-@dataclass(frozen=True)
-class RunOptions:
-    """Settings of one condensation run that are not the method's hyper-parameters.
-
-    Args:
-        checkpoint_path: where :func:`run_bilevel` writes its state (``None``: no checkpoints).
-        resume: continue from ``checkpoint_path`` if it exists.
-        callback: called after every epoch as ``callback(epoch, loss, synthetic)`` (RNG states restored after it).
-    """
-
-    seed: int = 0
-    device: torch.device = torch.device("cpu")
-    checkpoint_path: str | os.PathLike | None = None
-    resume: bool = False
-    progress: bool = True
-    callback: Callable[[int, float, SyntheticSet], None] | None = None
-
-    def epoch_callback(self, synthetic: SyntheticSet) -> Callable[[int, float], None] | None:
-        """``callback`` bound to ``synthetic``, in the shape :func:`run_bilevel` calls (``None`` without one)."""
-        if self.callback is None:
-            return None
-        return lambda epoch, loss: self.callback(epoch, loss, synthetic)
-
-
 @dataclass
 class LoopResult:
     """Per-epoch mean outer loss, the epoch the run started from (non-zero after a resume) and, with
-    selection, every ``(epoch, score)`` and the epoch whose state was kept."""
+    selection, every ``(epoch, score)``, the epoch whose state was kept and whether patience ended the run."""
 
     losses: list[float]
     resumed_from: int
     scores: list[tuple[int, float]]
     selected_epoch: int | None
+    stopped_early: bool = False
 
 
 def _inner_optimizer(params, schedule: BilevelSchedule) -> torch.optim.Optimizer:
@@ -155,44 +131,43 @@ def _inner_optimizer(params, schedule: BilevelSchedule) -> torch.optim.Optimizer
     return torch.optim.Adam(params, lr=schedule.inner_lr, fused=fused)
 
 
-def _fingerprint(fingerprint: Mapping[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(fingerprint, sort_keys=True, default=str).encode()).hexdigest()
-
-
 def run_bilevel(problem: MatchingProblem, synthetic: SyntheticSet, optimizers: Mapping[str, torch.optim.Optimizer],
-                schedule: BilevelSchedule, *, checkpoint_path: str | os.PathLike | None = None, resume: bool = False,
-                fingerprint: Mapping[str, Any] | None = None, select: Callable[[], float] | None = None,
-                callback: Callable[[int, float], None] | None = None, progress: bool = True) -> LoopResult:
+                schedule: BilevelSchedule, run: RunOptions = RunOptions(), *,
+                select: Callable[[], float] | None = None, phase: str = "") -> LoopResult:
     """Run the bilevel loop, optionally resuming from and writing checkpoints.
 
     Args:
         optimizers: one optimizer per parameter group of ``synthetic`` (same keys).
-        checkpoint_path: where the full loop state (synthetic parameters and buffers, optimizer states,
-            every RNG state, epoch, losses) is written every ``schedule.checkpoint_every`` epochs.
-        resume: continue from ``checkpoint_path`` if it exists; the continuation is exact.
-        fingerprint: the settings that define the run; a checkpoint written under other settings is
-            refused instead of silently mixing two runs.
+        run: ``run.checkpoint_path`` receives the full loop state (synthetic parameters and buffers,
+            optimizer states, every RNG state, epoch, losses) every ``schedule.checkpoint_every`` epochs;
+            with ``run.resume`` the loop continues from it exactly; a checkpoint whose ``run.fingerprint``
+            (plus the schedule and ``phase``) differs is refused instead of silently mixing two runs;
+            ``run.callback`` is called as ``callback(epoch, mean_outer_loss, synthetic)`` after each epoch
+            (RNG states restored after it, like ``select``).
         select: scores the current synthetic set (higher is better, e.g. validation accuracy of a model
             trained on it); called every ``schedule.select_every`` epochs and after the last one. Every
             RNG state is restored after it, so selection never changes the trajectory.
-        callback: called as ``callback(epoch, mean_outer_loss)`` after each epoch (RNG states restored
-            after it, like ``select``).
+        phase: names a second loop of the same run (its own checkpoint and fingerprint).
     """
     groups = synthetic.parameter_groups()
     if set(groups) != set(optimizers):
         raise ValueError(f"optimizers {sorted(optimizers)} do not match parameter groups {sorted(groups)}")
-    tag = _fingerprint({**(fingerprint or {}), "schedule": asdict(schedule)})
+    checkpoint_path, progress, callback = run.checkpoint_path, run.progress, run.epoch_callback(synthetic)
+    if checkpoint_path is not None and phase:
+        checkpoint_path = Path(checkpoint_path).with_suffix(f".{phase}.pt")
+    tag = fingerprint_digest({**run.fingerprint, "schedule": asdict(schedule), "phase": phase})
     if schedule.select_every and select is None:
         raise ValueError("select_every needs a select callback")
     losses: list[float] = []
     scores: list[tuple[int, float]] = []
     best: dict[str, Any] = {}
     start = 0
-    if resume and checkpoint_path is not None and Path(checkpoint_path).is_file():
+    stopped_early = False
+    if run.resume and checkpoint_path is not None and Path(checkpoint_path).is_file():
         state = load_checkpoint(checkpoint_path)
         if state["fingerprint"] != tag:
-            raise InputError(f"checkpoint {checkpoint_path} was written by a run with other settings; "
-                             "remove it or rerun without --resume")
+            raise InputError(f"checkpoint {checkpoint_path} was written by a run with other settings or other "
+                             "data; remove it or rerun without --resume")
         synthetic.load_state_dict(state["synthetic"])
         for name, optimizer in optimizers.items():
             optimizer.load_state_dict(state["optimizers"][name])
@@ -248,7 +223,12 @@ def run_bilevel(problem: MatchingProblem, synthetic: SyntheticSet, optimizers: M
                 best = {"score": score, "epoch": done,
                         "state": {k: v.detach().clone() for k, v in synthetic.state_dict().items()}}
             elif schedule.patience and done - best["epoch"] >= schedule.patience:
+                stopped_early = True
                 bar.close()
+                if progress:
+                    tqdm.write(f"stopped at epoch {done}: no better validation score for {schedule.patience} epochs "
+                               f"(patience); keeping epoch {best['epoch']} (score {best['score']:.4f})",
+                               file=sys.stderr)
                 break
         if (checkpoint_path is not None and schedule.checkpoint_every > 0
                 and done % schedule.checkpoint_every == 0 and done < schedule.epochs):
@@ -261,4 +241,5 @@ def run_bilevel(problem: MatchingProblem, synthetic: SyntheticSet, optimizers: M
             param.requires_grad_(True)
     if best:
         synthetic.load_state_dict(best["state"])
-    return LoopResult(losses=losses, resumed_from=start, scores=scores, selected_epoch=best.get("epoch"))
+    return LoopResult(losses=losses, resumed_from=start, scores=scores, selected_epoch=best.get("epoch"),
+                      stopped_early=stopped_early)

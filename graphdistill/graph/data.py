@@ -1,8 +1,8 @@
 """Loading node-classification graphs (Planetoid) and graph-classification sets (TUDataset).
 
 Raw files are read with PyG's readers straight from the data root, so a read-only root works and
-nothing is written next to ``raw/``. Missing files are reported before PyG is asked for anything,
-so offline use never attempts a download.
+nothing is written next to ``raw/``. Missing files are reported before PyG is asked for anything, and
+nothing is downloaded unless asked for.
 """
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from graphdistill.core.errors import InputError
+from graphdistill.core.data_root import not_found, resolve_data_root
+from graphdistill.core.errors import InputError, describe
 
 PLANETOID = {"cora": "Cora", "citeseer": "CiteSeer", "pubmed": "PubMed"}
 _PLANETOID_SUFFIXES = ("x", "tx", "allx", "y", "ty", "ally", "graph", "test.index")
@@ -62,48 +63,44 @@ class NodeGraph:
                          self.train_idx.to(device), self.val_idx.to(device), self.test_idx.to(device))
 
 
-def resolve_data_root(data_root: str | os.PathLike | None) -> Path | None:
-    """``--data-root``, else ``$GRAPHDISTILL_DATA``, else ``None`` (PyG's download into the cache)."""
-    if data_root is not None:
-        return Path(data_root)
-    env = os.environ.get("GRAPHDISTILL_DATA")
-    return Path(env) if env else None
-
-
 def _download_root() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "graphdistill"
 
 
-def load_node_graph(name: str, data_root: str | os.PathLike | None = None) -> NodeGraph:
+def load_node_graph(name: str, data_root: str | os.PathLike | None = None, download: bool = False) -> NodeGraph:
     """Load a Planetoid graph with the public split and row-normalised features.
 
-    The raw files are looked up in ``<root>/planetoid/<Name>/raw`` and ``<root>/<Name>/raw``.
+    The raw files are looked up in ``<root>/planetoid/<Name>/raw`` and ``<root>/<Name>/raw`` (the root
+    by :func:`~graphdistill.core.data_root.resolve_data_root`). Nothing is downloaded unless ``download``
+    is set (PyG's download into ``~/.cache/graphdistill``, for a machine with internet).
 
     Raises:
-        InputError: unknown name, or a data root without the raw files (naming the first missing one).
+        InputError: unknown name, or no raw files (naming the first missing one and where it was looked for).
     """
     key = name.lower()
     if key not in PLANETOID:
         raise InputError(f"unknown dataset {name!r}; node-classification datasets: {', '.join(PLANETOID)}")
     proper = PLANETOID[key]
     root = resolve_data_root(data_root)
-    if root is None:
+    if root is None and download:
         from torch_geometric.datasets import Planetoid
 
         data = Planetoid(str(_download_root() / "planetoid"), proper)[0]
     else:
-        candidates = [root / "planetoid" / proper / "raw", root / proper / "raw"]
-        raw_dir = next((c for c in candidates if c.is_dir()), candidates[0])
+        candidates = [root / "planetoid" / proper / "raw", root / proper / "raw"] if root is not None else []
+        raw_dir = next((c for c in candidates if c.is_dir()), None)
+        if raw_dir is None:
+            raise not_found(f"{proper}'s Planetoid raw files (ind.{key}.x, .tx, .allx, .y, .ty, .ally, .graph, "
+                            ".test.index)", [c / f"ind.{key}.x" for c in candidates], root)
         for suffix in _PLANETOID_SUFFIXES:
-            path = raw_dir / f"ind.{key}.{suffix}"
-            if not path.is_file():
-                raise InputError(f"missing raw file {path} (data root {root})")
+            if not (raw_dir / f"ind.{key}.{suffix}").is_file():
+                raise not_found(f"{proper}'s Planetoid raw file", [raw_dir / f"ind.{key}.{suffix}"], root)
         from torch_geometric.io import read_planetoid_data
 
         try:
             data = read_planetoid_data(str(raw_dir), key)
         except Exception as exc:
-            raise InputError(f"unreadable Planetoid files in {raw_dir}: {exc}") from exc
+            raise InputError(f"unreadable Planetoid files in {raw_dir}: {describe(exc)}") from exc
     x = data.x.float()
     x = x / x.sum(dim=-1, keepdim=True).clamp(min=1.0)
     if not torch.isfinite(x).all():
@@ -123,16 +120,11 @@ def load_tu_dataset(name: str, data_root: str | os.PathLike | None = None):
     if proper is None:
         raise InputError(f"unknown TUDataset {name!r}; known: {', '.join(TUDATASETS)}")
     root = resolve_data_root(data_root)
-    if root is None:
-        from torch_geometric.datasets import TUDataset
-
-        dataset = TUDataset(str(_download_root() / "TUDataset"), proper)
-        return dataset._data, dataset.slices
-    raw_dir = root / "TUDataset" / proper / "raw"
+    raw_dir = root / "TUDataset" / proper / "raw" if root is not None else None
     for suffix in ("A", "graph_indicator", "graph_labels"):
-        path = raw_dir / f"{proper}_{suffix}.txt"
-        if not path.is_file():
-            raise InputError(f"missing raw file {path} (data root {root})")
+        if raw_dir is None or not (raw_dir / f"{proper}_{suffix}.txt").is_file():
+            raise not_found(f"{proper}'s TUDataset raw files",
+                            [raw_dir / f"{proper}_{suffix}.txt"] if raw_dir is not None else [], root)
     from torch_geometric.io import read_tu_data
 
     data, slices, _ = read_tu_data(str(raw_dir), proper)

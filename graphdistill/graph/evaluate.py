@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 from graphdistill.core.errors import InputError
 from graphdistill.core.seed import seed_everything
 from graphdistill.graph.data import NodeGraph
+from graphdistill.graph.io import check_graph_tensors
 from graphdistill.graph.models import ARCHITECTURES
 from graphdistill.graph.propagation import GraphOperators, SparseOperator
 
@@ -66,19 +67,9 @@ class RealGraphView:
 
 def check_condensed(x: Tensor, adj: Tensor, y: Tensor, graph: NodeGraph) -> None:
     """Validate a condensed graph against the real one; every problem is an :class:`InputError`."""
-    n = x.shape[0]
     if x.dim() != 2 or x.shape[1] != graph.num_features:
         raise InputError(f"condensed features have shape {tuple(x.shape)}, expected (n, {graph.num_features})")
-    if adj.shape != (n, n):
-        raise InputError(f"condensed adjacency has shape {tuple(adj.shape)}, expected ({n}, {n}) to match the features")
-    if y.shape != (n,):
-        raise InputError(f"condensed labels have shape {tuple(y.shape)}, expected ({n},)")
-    if not torch.isfinite(x).all():
-        raise InputError("condensed features contain NaN or infinite values")
-    if not torch.isfinite(adj).all() or (adj < 0).any():
-        raise InputError("condensed adjacency contains NaN, infinite or negative values")
-    if y.min() < 0 or y.max() >= graph.num_classes:
-        raise InputError(f"condensed labels must lie in [0, {graph.num_classes - 1}]")
+    check_graph_tensors(x, adj, y, "condensed graph", graph.num_classes)
 
 
 def _accuracy(logp: Tensor, y: Tensor) -> float:

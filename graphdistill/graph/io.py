@@ -10,13 +10,13 @@ from torch import Tensor
 
 from graphdistill.core.atomic import read_json_if_present, staged_directory, write_json
 from graphdistill.core.errors import InputError, describe
+from graphdistill.core.method import Condensed
 
 GRAPH_FILE = "graph.pt"
 META_FILE = "meta.json"
 
 
-def save_condensed(out: str | os.PathLike, x: Tensor, adj: Tensor, y: Tensor, meta: dict[str, Any],
-                   overwrite: bool = False) -> Path:
+def save_condensed(out: str | os.PathLike, condensed: Condensed, overwrite: bool = False) -> Path:
     """Write ``<out>/graph.pt`` (``x (n, F)``, dense weighted ``adj (n, n)``, ``y (n,)``) and ``<out>/meta.json``.
 
     Both files appear together or not at all (written in a temporary sibling directory, then renamed).
@@ -24,10 +24,10 @@ def save_condensed(out: str | os.PathLike, x: Tensor, adj: Tensor, y: Tensor, me
     out = Path(out)
     if out.exists() and not overwrite:
         raise InputError(f"output directory {out} already exists (pass --overwrite to replace it)")
+    x, adj, y = (condensed.data[k].detach().cpu().contiguous() for k in ("x", "adj", "y"))
     with staged_directory(out, overwrite=overwrite) as stage:
-        torch.save({"x": x.detach().cpu().contiguous(), "adj": adj.detach().cpu().contiguous(),
-                    "y": y.detach().cpu().long().contiguous()}, stage / GRAPH_FILE)
-        write_json(meta, stage / META_FILE)
+        torch.save({"x": x, "adj": adj, "y": y.long()}, stage / GRAPH_FILE)
+        write_json(condensed.meta, stage / META_FILE)
     return out
 
 
@@ -40,14 +40,43 @@ def _load_tensor(path: Path, what: str) -> Any:
         raise InputError(f"unreadable {what} file {path}: {describe(exc)}") from exc
 
 
+def check_graph_tensors(x: Tensor, adj: Tensor, y: Tensor | None, source: str, num_classes: int | None = None) -> None:
+    """Shapes, dtypes and values of a condensed graph; every problem is an :class:`InputError` naming
+    ``source`` and the field."""
+    if x.dim() != 2 or x.shape[0] == 0:
+        raise InputError(f"{source}: x must be a non-empty 2-D (n, F) tensor, got shape {tuple(x.shape)}")
+    n = x.shape[0]
+    if not x.is_floating_point() or not torch.isfinite(x).all():
+        raise InputError(f"{source}: x must hold finite floating-point values (found NaN, infinite or integer)")
+    if tuple(adj.shape) != (n, n):
+        raise InputError(f"{source}: adj must be ({n}, {n}) for {n} nodes, got shape {tuple(adj.shape)}")
+    if not torch.isfinite(adj).all() or bool((adj < 0).any()):
+        raise InputError(f"{source}: adj must hold finite non-negative edge weights")
+    if y is None:
+        return
+    if y.dim() != 1 or y.shape[0] != n:
+        raise InputError(f"{source}: y must be ({n},) for {n} nodes, got shape {tuple(y.shape)}")
+    if y.is_floating_point() and not torch.equal(y, y.round()):
+        raise InputError(f"{source}: y must hold integer class labels")
+    if n and int(y.min()) < 0:
+        raise InputError(f"{source}: y holds the negative label {int(y.min())}")
+    if num_classes is not None and n and int(y.max()) >= num_classes:
+        raise InputError(f"{source}: y holds label {int(y.max())} but the dataset has {num_classes} classes")
+
+
 def read_condensed(path: str | os.PathLike) -> tuple[Tensor, Tensor, Tensor, dict[str, Any]]:
-    """``(x, adj, y, meta)`` from a directory written by :func:`save_condensed` (or its ``graph.pt``)."""
+    """``(x, adj, y, meta)`` from a directory written by :func:`save_condensed` (or its ``graph.pt``), validated."""
     path = Path(path)
     directory = path if path.is_dir() else path.parent
-    tensors = _load_tensor(directory / GRAPH_FILE, "condensed graph")
-    if not isinstance(tensors, dict) or not {"x", "adj", "y"} <= set(tensors):
-        raise InputError(f"{directory / GRAPH_FILE} is not a condensed graph (needs tensors x, adj, y)")
+    file = directory / GRAPH_FILE
+    tensors = _load_tensor(file, "condensed graph")
+    if not isinstance(tensors, dict) or not {"x", "adj", "y"} <= set(tensors) or not all(
+            isinstance(tensors[k], Tensor) for k in ("x", "adj", "y")):
+        raise InputError(f"{file} is not a condensed graph (needs tensors x, adj, y)")
     meta = read_json_if_present(directory / META_FILE)
+    classes = meta.get("num_classes")
+    check_graph_tensors(tensors["x"], tensors["adj"], tensors["y"], str(file),
+                        classes if isinstance(classes, int) else None)
     return tensors["x"].float(), tensors["adj"].float(), tensors["y"].long(), meta
 
 
@@ -64,9 +93,9 @@ def read_external(feat: str | os.PathLike, adj: str | os.PathLike,
     if a.layout != torch.strided:
         a = a.to_dense()
     if x.dim() != 2:
-        raise InputError(f"features must be 2-D (n, F), got shape {tuple(x.shape)}")
+        raise InputError(f"features in {feat} must be 2-D (n, F), got shape {tuple(x.shape)}")
     if a.shape != (x.shape[0], x.shape[0]):
-        raise InputError(f"adjacency shape {tuple(a.shape)} does not match {x.shape[0]} feature rows")
+        raise InputError(f"adjacency shape {tuple(a.shape)} in {adj} does not match {x.shape[0]} feature rows")
     return x.float(), a.float(), (y.long() if y is not None else None)
 
 

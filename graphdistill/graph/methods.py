@@ -1,12 +1,13 @@
 """Graph condensation methods: gradient matching (GCond, GCond-X, DosCond) and coreset baselines.
 
 Every method has a frozen config (defaults per dataset in ``configs/<method>.toml``) and a
-``condense(graph, budget, config, run)`` function returning the condensed ``(x, adj, y)``.
+``function(graph, budget, config, run)`` returning a :class:`~graphdistill.core.Condensed` whose ``data``
+holds ``x (n, F)``, dense weighted ``adj (n, n)`` and ``y (n,)``.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Callable
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -14,11 +15,11 @@ from torch import Tensor, nn
 
 from graphdistill.core.coreset import herding, kcenter
 from graphdistill.core.errors import InputError
-from graphdistill.core.loop import BilevelSchedule, RunOptions, run_bilevel
 from graphdistill.core.gradients import weighted_nll_gradients
+from graphdistill.core.loop import BilevelSchedule, run_bilevel
 from graphdistill.core.matching import GRADIENT_METRICS, batched_gradient_distance
+from graphdistill.core.method import Condensed, Method, RunOptions
 from graphdistill.core.registry import Registry
-from graphdistill.core.seed import seed_everything
 from graphdistill.core.synthetic import sample_per_class
 from graphdistill.graph.budget import Budget, allocate_labels, labels_from_allocation
 from graphdistill.graph.data import NodeGraph
@@ -26,16 +27,6 @@ from graphdistill.graph.evaluate import EvalConfig, RealGraphView, evaluate_cond
 from graphdistill.graph.models import GCN
 from graphdistill.graph.propagation import GraphOperators, normalize_adjacency, propagate
 from graphdistill.graph.synthetic import SyntheticGraph
-
-
-@dataclass(frozen=True)
-class Condensed:
-    """A condensed graph: ``x (n, F)``, dense weighted ``adj (n, n)``, ``y (n,)`` and method facts for ``meta.json``."""
-
-    x: Tensor
-    adj: Tensor
-    y: Tensor
-    info: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -159,10 +150,8 @@ def _allocation(graph: NodeGraph, budget: Budget) -> dict[int, int]:
 def condense_gradient_matching(graph: NodeGraph, budget: Budget, config: GradientMatchingConfig,
                                run: RunOptions) -> Condensed:
     """GCond / GCond-X / DosCond, depending on ``config``."""
-    seed_everything(run.seed)
     allocation = _allocation(graph, budget)
-    generator = torch.Generator().manual_seed(run.seed)
-    picked = sample_per_class(graph.y[graph.train_idx].cpu(), allocation, generator)
+    picked = sample_per_class(graph.y[graph.train_idx].cpu(), allocation, run.generator())
     graph = graph.to(run.device)
     features = graph.x[graph.train_idx][picked.to(run.device)]
     synthetic = SyntheticGraph(features, labels_from_allocation(allocation), config.structure,
@@ -186,18 +175,11 @@ def condense_gradient_matching(graph: NodeGraph, budget: Budget, config: Gradien
             return evaluate_condensed(graph, x, adj, y, EvalConfig(runs=config.select_runs, seed=run.seed),
                                       real=real)["val_acc_mean"]
 
-    result = run_bilevel(problem, synthetic, optimizers, schedule, checkpoint_path=run.checkpoint_path,
-                         resume=run.resume, progress=run.progress, callback=run.epoch_callback(synthetic),
-                         select=select,
-                         fingerprint={"dataset": graph.name, "nodes": budget.nodes, "seed": run.seed,
-                                      "config": repr(config), "device": str(run.device)})
+    result = run_bilevel(problem, synthetic, optimizers, schedule, run, select=select)
     with torch.no_grad():
         x, adj, y = synthetic.export()
-    return Condensed(x.cpu(), adj.cpu(), y.cpu(), {
-        "allocation": {str(c): n for c, n in allocation.items()},
-        "final_matching_loss": result.losses[-1] if result.losses else None,
-        "resumed_from_epoch": result.resumed_from,
-        "selection": {"scores": result.scores, "selected_epoch": result.selected_epoch} if result.scores else None})
+    return Condensed.from_loop({"x": x.cpu(), "adj": adj.cpu(), "y": y.cpu()}, result,
+                               allocation={str(c): n for c, n in allocation.items()})
 
 
 @dataclass(frozen=True)
@@ -222,13 +204,12 @@ class CoresetConfig:
 
 def condense_coreset(graph: NodeGraph, budget: Budget, config: CoresetConfig, run: RunOptions) -> Condensed:
     """Random / herding / k-center nodes of each class, with the subgraph they induce."""
-    seed_everything(run.seed)
     allocation = _allocation(graph, budget)
     train_labels = graph.y[graph.train_idx].cpu()
     graph = graph.to(run.device)
     info: dict[str, Any] = {"allocation": {str(c): n for c, n in allocation.items()}}
     if config.strategy == "random":
-        picked = sample_per_class(train_labels, allocation, torch.Generator().manual_seed(run.seed))
+        picked = sample_per_class(train_labels, allocation, run.generator())
     else:
         real = RealGraphView(graph)
         eval_config = EvalConfig(hidden=config.hidden, dropout=config.dropout, iterations=config.iterations)
@@ -247,15 +228,7 @@ def condense_coreset(graph: NodeGraph, budget: Budget, config: CoresetConfig, ru
     nodes = graph.train_idx.cpu()[picked]
     adj = graph.adjacency().cpu().to_dense()[nodes][:, nodes]
     info["selected_nodes"] = nodes.tolist()
-    return Condensed(graph.x.cpu()[nodes], adj, graph.y.cpu()[nodes], info)
-
-
-@dataclass(frozen=True)
-class Method:
-    """A registry entry: the config class and the function that condenses with it."""
-
-    config_class: type
-    condense: Callable[[NodeGraph, Budget, Any, RunOptions], Condensed]
+    return Condensed({"x": graph.x.cpu()[nodes], "adj": adj, "y": graph.y.cpu()[nodes]}, info)
 
 
 METHODS: Registry[Method] = Registry("method")

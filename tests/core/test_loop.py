@@ -60,8 +60,8 @@ def _run(epochs, path=None, resume=False, every=0, select_every=0, select=None):
     optimizers = {"x": torch.optim.Adam([synthetic.x], lr=0.05), "scale": torch.optim.Adam([synthetic.scale], lr=0.01)}
     schedule = BilevelSchedule(epochs=epochs, outer_steps=3, inner_steps=2, phases=(("x", 3), ("scale", 1)),
                                checkpoint_every=every, select_every=select_every)
-    result = run_bilevel(_ToyProblem(synthetic), synthetic, optimizers, schedule, checkpoint_path=path,
-                         resume=resume, fingerprint={"toy": 1}, select=select, progress=False)
+    run = RunOptions(checkpoint_path=path, resume=resume, fingerprint={"toy": 1}, progress=False)
+    result = run_bilevel(_ToyProblem(synthetic), synthetic, optimizers, schedule, run, select=select)
     return synthetic, result
 
 
@@ -88,8 +88,8 @@ def test_resume_refuses_a_checkpoint_of_other_settings(tmp_path):
     synthetic = _Points()
     optimizers = {"x": torch.optim.Adam([synthetic.x]), "scale": torch.optim.Adam([synthetic.scale])}
     with pytest.raises(InputError, match="other settings"):
-        run_bilevel(_ToyProblem(synthetic), synthetic, optimizers, BilevelSchedule(6, 2, 1), checkpoint_path=path,
-                    resume=True, fingerprint={"toy": 2}, progress=False)
+        run_bilevel(_ToyProblem(synthetic), synthetic, optimizers, BilevelSchedule(6, 2, 1),
+                    RunOptions(checkpoint_path=path, resume=True, fingerprint={"toy": 2}, progress=False))
 
 
 def test_selection_keeps_the_best_scoring_state_without_changing_the_trajectory():
@@ -134,7 +134,7 @@ def test_patience_stops_after_the_best_score_and_keeps_it():
         return next(scores)
 
     schedule = BilevelSchedule(epochs=6, outer_steps=1, inner_steps=1, select_every=1, patience=3)
-    result = run_bilevel(_ToyProblem(synthetic), synthetic, optimizers, schedule, select=select, progress=False)
+    result = run_bilevel(_ToyProblem(synthetic), synthetic, optimizers, schedule, RunOptions(progress=False), select=select)
     assert len(result.losses) == 4 and result.selected_epoch == 1
     assert torch.equal(synthetic.x, snapshots[0])
 
@@ -152,7 +152,7 @@ def test_closed_form_problems_need_no_inner_optimizer_and_sgd_is_available():
     seed_everything(0)
     synthetic = _Points()
     optimizers = {"x": torch.optim.SGD([synthetic.x], lr=0.1), "scale": torch.optim.SGD([synthetic.scale], lr=0.0)}
-    result = run_bilevel(_ClosedForm(synthetic), synthetic, optimizers, BilevelSchedule(20, 1, 0), progress=False)
+    result = run_bilevel(_ClosedForm(synthetic), synthetic, optimizers, BilevelSchedule(20, 1, 0), RunOptions(progress=False))
     assert result.losses[-1] < 0.1 * result.losses[0]
     assert BilevelSchedule(1, 1, 1, inner_optimizer="sgd").inner_optimizer == "sgd"
     with pytest.raises(InputError, match="inner optimizer"):

@@ -1,8 +1,11 @@
 import pytest
 
-from graphdistill.cli import _packaged_config, _sections
 from graphdistill.core.config import build_config
+from graphdistill.core.modality import _sections
 from graphdistill.graph.methods import METHODS
+from graphdistill.graph.modality import NODE_GRAPHS
+
+_packaged_config = NODE_GRAPHS.packaged_config
 
 
 @pytest.mark.parametrize("method", list(METHODS))

@@ -3,8 +3,8 @@ import torch
 
 from graphdistill.graph.budget import resolve_budget
 from graphdistill.graph.evaluate import EvalConfig, evaluate_condensed
-from graphdistill.graph.methods import (CoresetConfig, GradientMatchingConfig, RunOptions, condense_coreset,
-                                        condense_gradient_matching)
+from graphdistill.core.method import RunOptions
+from graphdistill.graph.methods import METHODS, CoresetConfig, GradientMatchingConfig
 
 QUICK_EVAL = EvalConfig(runs=2, iterations=200)
 SHORT_GCOND = GradientMatchingConfig(epochs=30, outer_steps=10, inner_steps=5, lr_feat=1e-3, lr_adj=1e-3,
@@ -15,12 +15,12 @@ SHORT_GCOND = GradientMatchingConfig(epochs=30, outer_steps=10, inner_steps=5, l
 def test_short_gcond_beats_random_at_the_same_budget(cora):
     budget = resolve_budget(cora, 35)
     options = RunOptions(seed=0, progress=False)
-    random = condense_coreset(cora, budget, CoresetConfig(strategy="random"), options)
-    gcond = condense_gradient_matching(cora, budget, SHORT_GCOND, options)
-    assert gcond.x.shape == (35, 1433) and gcond.adj.shape == (35, 35)
-    torch.testing.assert_close(gcond.adj, gcond.adj.t())
-    random_acc = evaluate_condensed(cora, random.x, random.adj, random.y, QUICK_EVAL)["test_acc_mean"]
-    gcond_acc = evaluate_condensed(cora, gcond.x, gcond.adj, gcond.y, QUICK_EVAL)["test_acc_mean"]
+    random = METHODS["random"].condense(cora, budget, CoresetConfig(strategy="random"), options)
+    gcond = METHODS["gcond"].condense(cora, budget, SHORT_GCOND, options)
+    assert gcond.data["x"].shape == (35, 1433) and gcond.data["adj"].shape == (35, 35)
+    torch.testing.assert_close(gcond.data["adj"], gcond.data["adj"].t())
+    random_acc = evaluate_condensed(cora, random.data["x"], random.data["adj"], random.data["y"], QUICK_EVAL)["test_acc_mean"]
+    gcond_acc = evaluate_condensed(cora, gcond.data["x"], gcond.data["adj"], gcond.data["y"], QUICK_EVAL)["test_acc_mean"]
     assert gcond_acc > random_acc + 0.03, (gcond_acc, random_acc)
 
 
@@ -28,27 +28,27 @@ def test_gcond_is_reproducible_and_gcond_x_has_no_edges(cora):
     budget = resolve_budget(cora, 14)
     config = GradientMatchingConfig(epochs=3, outer_steps=2, inner_steps=1, structure_epochs=1, feature_epochs=1,
                                     checkpoint_every=0)
-    first = condense_gradient_matching(cora, budget, config, RunOptions(seed=5, progress=False))
-    second = condense_gradient_matching(cora, budget, config, RunOptions(seed=5, progress=False))
-    assert torch.equal(first.x, second.x) and torch.equal(first.adj, second.adj)
+    first = METHODS["gcond"].condense(cora, budget, config, RunOptions(seed=5, progress=False))
+    second = METHODS["gcond"].condense(cora, budget, config, RunOptions(seed=5, progress=False))
+    assert torch.equal(first.data["x"], second.data["x"]) and torch.equal(first.data["adj"], second.data["adj"])
     no_structure = GradientMatchingConfig(epochs=3, outer_steps=2, inner_steps=1, structure=False, checkpoint_every=0)
-    gcond_x = condense_gradient_matching(cora, budget, no_structure, RunOptions(seed=5, progress=False))
-    assert torch.count_nonzero(gcond_x.adj) == 0
+    gcond_x = METHODS["gcond"].condense(cora, budget, no_structure, RunOptions(seed=5, progress=False))
+    assert torch.count_nonzero(gcond_x.data["adj"]) == 0
     # features start from real training nodes of each row's own class
-    assert gcond_x.y.tolist() == first.y.tolist() == [3, 3, 4, 4, 0, 0, 2, 2, 1, 1, 5, 5, 6, 6]
+    assert gcond_x.data["y"].tolist() == first.data["y"].tolist() == [3, 3, 4, 4, 0, 0, 2, 2, 1, 1, 5, 5, 6, 6]
 
 
 @pytest.mark.parametrize("strategy", ["random", "herding", "kcenter"])
 def test_coresets_pick_allocated_training_nodes_with_their_subgraph(cora, strategy):
     budget = resolve_budget(cora, 35)
-    result = condense_coreset(cora, budget, CoresetConfig(strategy=strategy, iterations=50),
+    result = METHODS["random"].condense(cora, budget, CoresetConfig(strategy=strategy, iterations=50),
                               RunOptions(seed=1, progress=False))
-    nodes = torch.tensor(result.info["selected_nodes"])
+    nodes = torch.tensor(result.meta["selected_nodes"])
     assert len(set(nodes.tolist())) == 35 and set(nodes.tolist()) <= set(cora.train_idx.tolist())
-    assert torch.equal(result.y, cora.y[nodes]) and torch.equal(result.x, cora.x[nodes])
-    assert torch.bincount(result.y, minlength=7).tolist() == [5] * 7
+    assert torch.equal(result.data["y"], cora.y[nodes]) and torch.equal(result.data["x"], cora.x[nodes])
+    assert torch.bincount(result.data["y"], minlength=7).tolist() == [5] * 7
     dense = cora.adjacency().to_dense()
-    assert torch.equal(result.adj, dense[nodes][:, nodes])
+    assert torch.equal(result.data["adj"], dense[nodes][:, nodes])
 
 
 def test_fidelity_on_gcond_released_cora_graph(cora, data_root):

@@ -49,11 +49,11 @@ def test_condense_bad_input(capsys, tmp_path, argv, message):
 
 
 def test_corrupt_idx_file_exits_2(capsys, tmp_path):
-    raw = tmp_path / "images" / "MNIST" / "raw"
+    raw = tmp_path / "data" / "images" / "MNIST" / "raw"
     raw.mkdir(parents=True)
     for stem in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
         (raw / f"{stem}.gz").write_bytes(gzip.compress(b"\x00\x00\x08\x01" + (9).to_bytes(4, "big") + b"short"))
-    assert main(["condense", "images", "--dataset", "mnist", "--data-root", str(tmp_path), "--ipc", "1",
+    assert main(["condense", "images", "--dataset", "mnist", "--data-root", str(tmp_path / "data"), "--ipc", "1",
                  "--method", "random", "--out", str(tmp_path / "out")]) == 2
     assert "corrupt IDX file" in _error(capsys)
     assert not (tmp_path / "out").exists()

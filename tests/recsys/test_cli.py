@@ -19,10 +19,10 @@ def test_condense_then_evaluate_json(capsys, tmp_path, data_root):
     out = tmp_path / "dcf"
     assert main(["condense", "recsys", "--dataset", "ml-100k-fixed", "--data-root", str(data_root), "--users", "10",
                  "--set", "steps=10", "--set", "eval_every=5", "--set", "sparse_steps=10", "--keep-fraction", "0.05", "--out", str(out),
-                 "--quiet"]) == 0
+                 "--quiet", "--json"]) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     meta = json.loads((out / "meta.json").read_text())
-    assert summary["stored_values"] == meta["compression"]["stored_values"] == int(0.05 * 78676)
+    assert summary["budget"] == 10 and meta["compression"]["stored_values"] == int(0.05 * 78676)
     assert meta["compression"]["values_ratio"] == pytest.approx(0.05, abs=1e-4)
     assert meta["config"]["steps"] == 10 and meta["users"] == 10 and meta["peak_rss_mib"] > 0
     assert meta["config"]["keep_fraction"] == 0.05 and meta["sparse_steps_run"] == 10
@@ -55,8 +55,8 @@ def test_condense_bad_input(capsys, tmp_path, data_root, argv, message):
     ([], "user_id:token\titem_id:token\trating:float", "empty file"),
 ])
 def test_malformed_logs_exit_2(capsys, tmp_path, rows, header, message):
-    write_inter(tmp_path / "recsys" / "bad" / "bad.inter", rows, header=header)
-    code = main(["condense", "recsys", "--dataset", "bad", "--data-root", str(tmp_path), "--users", "1",
+    write_inter(tmp_path / "data" / "recsys" / "bad" / "bad.inter", rows, header=header)
+    code = main(["condense", "recsys", "--dataset", "bad", "--data-root", str(tmp_path / "data"), "--users", "1",
                  "--method", "random", "--out", str(tmp_path / "out")])
     assert code == 2 and message in _error(capsys)
     assert not (tmp_path / "out").exists()

@@ -83,7 +83,7 @@ def test_users_without_training_rows_are_refused(tmp_path):
 
 
 def test_missing_dataset_is_named(tmp_path):
-    with pytest.raises(InputError, match="dataset 'nope' not found"):
+    with pytest.raises(InputError, match="interaction log 'nope'.* not found"):
         load_interactions("nope", tmp_path)
 
 

@@ -4,9 +4,18 @@ import pytest
 import torch
 
 from graphdistill.core.errors import InputError
-from recsys.distill_cf import DistillCFConfig, SparseSyntheticUsers, SyntheticUsers, _GumbelSoftmaxSum, distill_cf
+from recsys.distill_cf import DistillCFConfig, SparseSyntheticUsers, SyntheticUsers, _GumbelSoftmaxSum
 from recsys.infae import RIDGE_GRID, evaluate_support, validation_scores
-from recsys.methods import METHODS, RunOptions
+from graphdistill.core.method import RunOptions
+from recsys.methods import METHODS
+
+
+def _unpack(condensed):
+    return condensed.data["interactions"], condensed.meta
+
+
+def _distill(setup, users, config, run):
+    return _unpack(METHODS["distill-cf"].condense(setup, users, config, run))
 
 
 def test_mean_relaxation_is_the_expected_gumbel_sum_at_high_temperature():
@@ -47,7 +56,7 @@ def test_bad_settings_are_refused():
 
 def test_selection_metric_picks_the_ridge_and_the_kept_state(ml100k):
     config = DistillCFConfig(steps=6, eval_every=3, select_metric="ndcg@10")
-    support, info = distill_cf(ml100k, 8, config, RunOptions(seed=2, progress=False))
+    support, info = _distill(ml100k, 8, config, RunOptions(seed=2, progress=False))
     scores = validation_scores(support, ml100k)
     best = max(range(len(RIDGE_GRID)), key=lambda i: scores[i]["ndcg@10"])
     assert info["ridge"] == RIDGE_GRID[best]
@@ -61,7 +70,7 @@ def test_callback_sees_every_step_and_the_kept_state_is_one_it_saw(ml100k):
         with torch.no_grad():
             seen[epoch] = synthetic.materialize().clone()
     config = DistillCFConfig(steps=6, eval_every=3)
-    support, info = distill_cf(ml100k, 8, config, RunOptions(seed=1, progress=False, callback=record))
+    support, info = _distill(ml100k, 8, config, RunOptions(seed=1, progress=False, callback=record))
     assert sorted(seen) == list(range(6))
     assert torch.equal(support, seen[info["selected_step"] - 1])
 
@@ -69,8 +78,8 @@ def test_callback_sees_every_step_and_the_kept_state_is_one_it_saw(ml100k):
 @pytest.mark.slow
 def test_short_distill_cf_beats_random_users(ml100k):
     config = DistillCFConfig(steps=30, eval_every=10)
-    distilled, info = distill_cf(ml100k, 20, config, RunOptions(progress=False))
-    random_users, _ = METHODS["random"].condense(ml100k, 20, None, RunOptions(seed=0))
+    distilled, info = _distill(ml100k, 20, config, RunOptions(progress=False))
+    random_users, _ = _unpack(METHODS["random"].condense(ml100k, 20, None, RunOptions(seed=0)))
     ours = evaluate_support(distilled, ml100k)["test"]["ndcg@10"]
     baseline = evaluate_support(random_users.float(), ml100k)["test"]["ndcg@10"]
     assert ours > 1.2 * baseline
@@ -80,17 +89,17 @@ def test_short_distill_cf_beats_random_users(ml100k):
 def test_resume_continues_exactly(ml100k, tmp_path):
     config = DistillCFConfig(steps=6, eval_every=3, checkpoint_every=3)
     checkpoint = tmp_path / "checkpoint.pt"
-    straight, _ = distill_cf(ml100k, 8, config, RunOptions(seed=1, checkpoint_path=checkpoint, progress=False))
+    straight, _ = _distill(ml100k, 8, config, RunOptions(seed=1, checkpoint_path=checkpoint, progress=False))
     assert checkpoint.is_file()  # written at step 3, the run then went on to step 6
-    resumed, info = distill_cf(ml100k, 8, config, RunOptions(seed=1, checkpoint_path=checkpoint, resume=True, progress=False))
+    resumed, info = _distill(ml100k, 8, config, RunOptions(seed=1, checkpoint_path=checkpoint, resume=True, progress=False))
     assert torch.equal(straight, resumed)
     other = dataclasses.replace(config, lr=0.01)
     with pytest.raises(InputError, match="other settings"):
-        distill_cf(ml100k, 8, other, RunOptions(seed=1, checkpoint_path=checkpoint, resume=True, progress=False))
+        _distill(ml100k, 8, other, RunOptions(seed=1, checkpoint_path=checkpoint, resume=True, progress=False))
 
 
 def test_head_users_are_the_most_active(ml100k):
-    matrix, info = METHODS["head"].condense(ml100k, 5, None, RunOptions())
+    matrix, info = _unpack(METHODS["head"].condense(ml100k, 5, None, RunOptions()))
     counts = ml100k.data.train.sum(1).A.ravel()
     assert sorted(matrix.sum(1).tolist()) == sorted(counts[counts.argsort()[::-1][:5]].tolist())
 
@@ -106,6 +115,6 @@ def test_sparse_users_keep_the_largest_entries_and_learn_only_them():
 
 def test_keep_fraction_stores_that_share_of_the_training_interactions(ml100k):
     config = DistillCFConfig(steps=5, eval_every=5, keep_fraction=0.02, sparse_steps=5)
-    matrix, info = distill_cf(ml100k, 10, config, RunOptions(progress=False))
+    matrix, info = _distill(ml100k, 10, config, RunOptions(progress=False))
     assert int((matrix > 0).sum()) == int(0.02 * ml100k.data.train_interactions)
     assert info["sparse_steps_run"] == 5

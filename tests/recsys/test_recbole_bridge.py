@@ -2,7 +2,8 @@ import pytest
 import scipy.sparse as sp
 
 from graphdistill.core.errors import InputError
-from recsys.methods import METHODS, RunOptions
+from graphdistill.core.method import RunOptions
+from recsys.methods import METHODS
 from recsys.recbole_bridge import check_model, train_and_evaluate
 
 pytest.importorskip("recbole")
@@ -22,8 +23,8 @@ def test_unknown_model_is_refused():
 @pytest.mark.slow
 def test_ease_trained_on_a_distilled_log_scores_the_original_test_split(ml100k, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    head, _ = METHODS["head"].condense(ml100k, 30, None, RunOptions())
-    few, _ = METHODS["random"].condense(ml100k, 3, None, RunOptions())
+    head = METHODS["head"].condense(ml100k, 30, None, RunOptions()).data["interactions"]
+    few = METHODS["random"].condense(ml100k, 3, None, RunOptions()).data["interactions"]
 
     result = train_and_evaluate("EASE", ml100k, sp.csr_matrix(head.numpy()))
     weak = train_and_evaluate("EASE", ml100k, sp.csr_matrix(few.numpy()))

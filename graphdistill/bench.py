@@ -1,0 +1,333 @@
+"""``graphdistill bench SPEC.toml``: run a benchmark spec, one process per condensation, and write
+``<results>/<spec>.json``, ``.md`` and PNG plots (metric vs budget, metric vs condensation time).
+
+A spec is TOML::
+
+    title = "Cora"
+    [[entry]]
+    name = "gcond"                  # unique in the spec
+    modality = "graph"
+    dataset = "cora"
+    method = "gcond"                # absent: an evaluation-only entry (whole data, released files)
+    budgets = [35, 70, 140]         # the modality's budget flag; absent for evaluation-only entries
+    seeds = [0, 1]
+    settings = { epochs = 600 }     # --set key=value for every condensation
+    args = { ratio_of = "labelled" }  # more condense flags (true: a bare flag)
+    [[entry.evaluation]]            # one or more; args are evaluate flags; "{budget}", "{seed}" and
+    label = "gcn"                   # "{data_root}" in values are filled in per row
+    args = { arch = "gcn", runs = 5 }
+
+Every finished row is written at once, so ``--resume`` skips what is done; rows of entries that are not
+run are never touched, so no measured number is lost. The runner imports no adapter: it finds each
+modality's budget flag and primary metric through the registry.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import re
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from graphdistill.core.atomic import read_json_if_present
+from graphdistill.core.config import read_toml
+from graphdistill.core.errors import InputError
+from graphdistill.core.modality import get_modality
+
+README_BLOCK = re.compile(r"(<!-- bench:(?P<name>[\w.-]+) -->\n).*?(<!-- /bench:(?P=name) -->)", re.S)
+
+
+def configure_bench(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("spec", help="benchmark spec (TOML), e.g. benchmarks/specs/smoke.toml")
+    parser.add_argument("--resume", action="store_true", help="skip rows already in the results file")
+    parser.add_argument("--only", action="append", default=[], metavar="NAME", help="run only these entries")
+    parser.add_argument("--render", action="store_true", help="run nothing: redraw Markdown, plots and --readme")
+    parser.add_argument("--results", help="results folder (default: ../results beside the spec's folder)")
+    parser.add_argument("--workdir", help="where condensed outputs are kept (default: runs/bench/<spec>)")
+    parser.add_argument("--data-root", help="passed to every run (default: $GRAPHDISTILL_DATA)")
+    parser.add_argument("--device", default="cpu", help="passed to every run (default: cpu)")
+    parser.add_argument("--readme", help="re-render the <!-- bench:<spec> --> block of this Markdown file")
+
+
+def load_spec(path: str | Path) -> dict[str, Any]:
+    """Read and check a spec; every problem is an :class:`InputError` naming the entry."""
+    spec = read_toml(path)
+    entries = spec.get("entry")
+    if not isinstance(entries, list) or not entries:
+        raise InputError(f"{path}: a spec needs at least one [[entry]]")
+    names = set()
+    for entry in entries:
+        name = entry.get("name")
+        if not name or name in names:
+            raise InputError(f"{path}: every entry needs a unique name (got {name!r})")
+        names.add(name)
+        for key in ("modality", "dataset"):
+            if key not in entry:
+                raise InputError(f"{path}: entry {name!r} has no {key}")
+        if "method" in entry and not entry.get("budgets"):
+            raise InputError(f"{path}: entry {name!r} condenses ({entry['method']}) but lists no budgets")
+        if not entry.get("evaluation"):
+            raise InputError(f"{path}: entry {name!r} has no [[entry.evaluation]]")
+    return spec
+
+
+def _flags(args: dict[str, Any], fill: dict[str, Any]) -> list[str]:
+    flags: list[str] = []
+    for key, value in args.items():
+        flag = "--" + key.replace("_", "-")
+        if value is True:
+            flags.append(flag)
+        elif value is not False and value is not None:
+            flags += [flag, str(value).format(**fill)]
+    return flags
+
+
+def _settings(settings: dict[str, Any]) -> list[str]:
+    return [part for key, value in settings.items() for part in ("--set", f"{key}={json.dumps(value)}")]
+
+
+def _run_json(command: list[str]) -> dict[str, Any]:
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed ({done.returncode}): {done.stderr.strip()[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+class Results:
+    """``<results>/<spec>.json``: spec title, machine, every row by key; saved atomically after each row."""
+
+    def __init__(self, path: Path, title: str):
+        self.path = path
+        self.data = read_json_if_present(path) or {"rows": {}}
+        self.data["title"] = title
+
+    @property
+    def rows(self) -> dict[str, dict[str, Any]]:
+        return self.data["rows"]
+
+    def add(self, key: str, row: dict[str, Any]) -> None:
+        self.rows[key] = row
+        self.save()
+
+    def save(self) -> None:
+        self.data["updated"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(self.data, indent=1) + "\n")
+        os.replace(tmp, self.path)
+
+
+def _row_key(entry: str, budget: Any, seed: Any, label: str) -> str:
+    return f"{entry}/{budget}/{seed}/{label}"
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    spec_path = Path(args.spec)
+    spec = load_spec(spec_path)
+    stem = spec_path.stem
+    results_dir = Path(args.results) if args.results else spec_path.resolve().parent.parent / "results"
+    results = Results(results_dir / f"{stem}.json", spec.get("title", stem))
+    if not args.render:
+        _run_entries(spec, stem, results, args)
+    write_reports(results, results_dir / stem)
+    if args.readme:
+        render_readme(Path(args.readme), stem, results)
+    print(f"results: {results.path}, {results_dir / stem}.md, {results_dir / stem}-budget.png")
+    return 0
+
+
+def _run_entries(spec: dict[str, Any], stem: str, results: Results, args: argparse.Namespace) -> None:
+    from graphdistill.core.runinfo import environment
+
+    import torch
+
+    data_root = args.data_root or os.environ.get("GRAPHDISTILL_DATA")
+    workdir = Path(args.workdir or Path("runs") / "bench" / stem)
+    results.data["machine"] = environment(torch.device(args.device))
+    command = ["graphdistill", "bench", *sys.argv[2:]] if sys.argv[1:2] == ["bench"] else None
+    base = [sys.executable, "-m", "graphdistill.cli"]
+    unknown = set(args.only) - {e["name"] for e in spec["entry"]}
+    if unknown:
+        raise InputError(f"--only names no entry of the spec: {', '.join(sorted(unknown))}")
+    for entry in spec["entry"]:
+        if args.only and entry["name"] not in args.only:
+            continue
+        modality = get_modality(entry["modality"])
+        common = ["--dataset", entry["dataset"], "--device", args.device, "--quiet"]
+        if data_root:
+            common += ["--data-root", str(Path(data_root).resolve())]
+        for budget in entry.get("budgets", [None]):
+            for seed in entry.get("seeds", [0]):
+                fill = {"budget": budget, "seed": seed, "data_root": data_root or ""}
+                labels = [e.get("label", "eval") for e in entry["evaluation"]]
+                if args.resume and all(_row_key(entry["name"], budget, seed, l) in results.rows for l in labels):
+                    continue
+                condensed, condense_facts = None, {}
+                if "method" in entry:
+                    out = workdir / entry["name"] / f"{budget}-{seed}"
+                    condense = [*base, "condense", modality.name, *common, "--method", entry["method"],
+                                modality.budget_flag, str(budget), "--seed", str(seed), "--out", str(out),
+                                "--overwrite", "--json", *_settings(entry.get("settings", {})),
+                                *_flags(entry.get("args", {}), fill)]
+                    if not (args.resume and (out / "meta.json").is_file()):
+                        _run_json(condense)
+                    meta = json.loads((out / "meta.json").read_text())
+                    condensed = str(out)
+                    condense_facts = {"condense_wall_s": meta["wall_s"], "peak_rss_mib": meta["peak_rss_mib"],
+                                      "peak_device_mib": meta.get("peak_device_mib"),
+                                      "condense_command": " ".join(condense[3:]), "meta": _meta_facts(meta)}
+                for evaluation, label in zip(entry["evaluation"], labels):
+                    flags = _flags(evaluation.get("args", {}), fill)
+                    if condensed:
+                        flags += ["--condensed", condensed]
+                    evaluate = [*base, "evaluate", modality.name, *common, *flags, "--seed", str(seed), "--json"]
+                    started = time.perf_counter()
+                    metrics = _run_json(evaluate)
+                    row = {"entry": entry["name"], "modality": modality.name, "dataset": entry["dataset"],
+                           "method": entry.get("method", entry["name"]), "budget": budget, "seed": seed,
+                           "settings": entry.get("settings", {}), "evaluation": label,
+                           "metric": modality.primary_metric, "value": metrics[modality.primary_metric],
+                           "values": _per_run(metrics, modality.primary_metric),
+                           "scale": 100.0 if modality.primary_metric.startswith("test_acc") else 1.0,
+                           "metrics": metrics, "evaluate_wall_s": time.perf_counter() - started,
+                           "evaluate_command": " ".join(evaluate[3:]), "bench_command": command, **condense_facts}
+                    results.add(_row_key(entry["name"], budget, seed, label), row)
+                    print(f"{entry['name']} budget {budget} seed {seed} {label}: "
+                          f"{row['scale'] * row['value']:.2f}", flush=True)
+
+
+def _per_run(metrics: dict[str, Any], metric: str) -> list[float]:
+    """Per-run values where the evaluation reports them (``test_accs``), else the one value."""
+    runs = metrics.get("test_accs") if metric == "test_acc_mean" else None
+    return [float(v) for v in runs] if runs else [float(metrics[metric])]
+
+
+def _meta_facts(meta: dict[str, Any]) -> dict[str, Any]:
+    """The small facts of a condensed output worth keeping next to its scores (not its history)."""
+    keep = ("budget", "config", "num_nodes", "num_edges", "images", "compression", "ridge", "selected_epoch",
+            "epochs_run", "krr_test_acc", "ipc_equivalent", "stored_floats")
+    return {k: meta[k] for k in keep if k in meta}
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    mean = sum(values) / len(values)
+    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / len(values))
+
+
+def aggregate(rows: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """One group per (entry, dataset, budget, evaluation): the metric's mean and std over every evaluation
+    run of every seed, condensation wall time over seeds, the largest peak RSS."""
+    groups: dict[tuple, list[dict[str, Any]]] = {}
+    for row in rows.values():
+        groups.setdefault((row["entry"], row["dataset"], str(row["budget"]), row["evaluation"]), []).append(row)
+    table = []
+    for (entry, dataset, _, evaluation), members in groups.items():
+        scale = members[0].get("scale", 1.0)
+        values = [scale * v for row in members for v in row.get("values", [row["value"]])]
+        walls = [row["condense_wall_s"] for row in members if row.get("condense_wall_s") is not None]
+        rss = [row["peak_rss_mib"] for row in members if row.get("peak_rss_mib") is not None]
+        mean, std = _mean_std(values)
+        table.append({"entry": entry, "dataset": dataset, "method": members[0]["method"],
+                      "budget": members[0]["budget"], "evaluation": evaluation, "metric": members[0]["metric"],
+                      "seeds": sorted({row["seed"] for row in members}, key=str), "runs": len(values),
+                      "mean": mean, "std": std, "wall": _mean_std(walls) if walls else None,
+                      "rss": max(rss) if rss else None, "note": members[0].get("note")})
+    return sorted(table, key=lambda g: (g["dataset"], g["evaluation"], _budget_order(g["budget"]), g["entry"]))
+
+
+def _budget_order(budget: Any) -> tuple:
+    return (0, float(budget)) if isinstance(budget, (int, float)) else (1, str(budget))
+
+
+def markdown_table(results: Results) -> str:
+    lines = ["| dataset | entry | method | budget | evaluation | seeds | runs | metric | mean +- std | "
+             "condense wall (s) | peak RSS (MiB) |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for g in aggregate(results.rows):
+        wall = f"{g['wall'][0]:.1f} +- {g['wall'][1]:.1f}" if g["wall"] else "-"
+        rss = f"{g['rss']:.0f}" if g["rss"] else "-"
+        note = f" ({g['note']})" if g["note"] else ""
+        lines.append(f"| {g['dataset']} | {g['entry']}{note} | {g['method']} | {g['budget'] if g['budget'] is not None else '-'} "
+                     f"| {g['evaluation']} | {','.join(map(str, g['seeds']))} | {g['runs']} | {g['metric']} | "
+                     f"{g['mean']:.2f} +- {g['std']:.2f} | {wall} | {rss} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_reports(results: Results, prefix: Path) -> None:
+    """``<prefix>.md`` (what was run, where, and the table) and the PNG plots."""
+    data = results.data
+    machine = data.get("machine", {})
+    commands = sorted({row.get("bench_command") and " ".join(row["bench_command"]) or row.get("condense_command")
+                       or row.get("evaluate_command") or "" for row in results.rows.values()} - {""})
+    text = [f"# {data['title']}", "",
+            f"Machine: {machine.get('processor', '?')}, {machine.get('cpu_count', '?')} CPUs, "
+            f"{machine.get('platform', '?')}, device {machine.get('device', '?')}; torch {machine.get('torch', '?')}. "
+            f"Updated {data.get('updated', '?')}.", "",
+            "Metric: accuracies in %, recommendation metrics in % as reported; mean +- std over every "
+            "evaluation run of every seed; condensation wall time over seeds; peak RSS of the condensing process.",
+            "", markdown_table(results), "Commands:", "", *[f"- `{c}`" for c in commands], ""]
+    prefix.parent.mkdir(parents=True, exist_ok=True)
+    prefix.with_suffix(".md").write_text("\n".join(text))
+    plot(results, prefix)
+
+
+def plot(results: Results, prefix: Path) -> None:
+    """``<prefix>-budget.png``: metric vs budget per method with error bars, one panel per dataset;
+    ``<prefix>-time.png``: metric vs condensation wall time."""
+    try:
+        import matplotlib
+    except ImportError:
+        print("plots skipped: matplotlib is not installed (pip install 'graphdistill[images]')", file=sys.stderr)
+        return
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    groups = aggregate(results.rows)
+    datasets = sorted({g["dataset"] for g in groups})
+    figure, axes = plt.subplots(1, len(datasets), figsize=(5 * len(datasets), 3.6), squeeze=False)
+    for axis, dataset in zip(axes[0], datasets):
+        lines: dict[str, list[dict[str, Any]]] = {}
+        for g in groups:
+            if g["dataset"] == dataset and isinstance(g["budget"], (int, float)):
+                lines.setdefault(f"{g['entry']} [{g['evaluation']}]", []).append(g)
+        for label, points in sorted(lines.items()):
+            points.sort(key=lambda g: g["budget"])
+            axis.errorbar([g["budget"] for g in points], [g["mean"] for g in points], [g["std"] for g in points],
+                          marker="o", capsize=3, label=label)
+        for g in groups:
+            if g["dataset"] == dataset and g["budget"] is None:
+                axis.axhline(g["mean"], linestyle="--", color="grey", label=f"{g['entry']} [{g['evaluation']}]")
+        axis.set(title=dataset, xlabel="budget", ylabel=groups[0]["metric"] if groups else "")
+        axis.set_xscale("log")
+        axis.legend(fontsize=6)
+    figure.tight_layout()
+    figure.savefig(prefix.parent / f"{prefix.name}-budget.png", dpi=110)
+    plt.close(figure)
+    timed = [g for g in groups if g["wall"]]
+    figure, axis = plt.subplots(figsize=(5.5, 3.8))
+    for g in timed:
+        axis.errorbar(g["wall"][0], g["mean"], yerr=g["std"], fmt="o", capsize=3)
+        axis.annotate(f"{g['entry']} {g['budget']}", (g["wall"][0], g["mean"]), fontsize=6)
+    axis.set(xlabel="condensation wall time (s)", ylabel=groups[0]["metric"] if groups else "",
+             title=results.data["title"])
+    if timed:
+        axis.set_xscale("log")
+    figure.tight_layout()
+    figure.savefig(prefix.parent / f"{prefix.name}-time.png", dpi=110)
+    plt.close(figure)
+
+
+def render_readme(readme: Path, stem: str, results: Results) -> None:
+    """Replace the ``<!-- bench:<stem> -->`` ... ``<!-- /bench:<stem> -->`` block of ``readme`` with the table."""
+    text = readme.read_text()
+    found = [m for m in README_BLOCK.finditer(text) if m.group("name") == stem]
+    if not found:
+        raise InputError(f"{readme} has no <!-- bench:{stem} --> ... <!-- /bench:{stem} --> block")
+    for match in reversed(found):
+        text = text[:match.start()] + match.group(1) + markdown_table(results) + match.group(3) + text[match.end():]
+    readme.write_text(text)

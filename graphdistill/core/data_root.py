@@ -1,0 +1,36 @@
+"""The one data-root rule of every modality: ``--data-root``, else ``$GRAPHDISTILL_DATA``, else none (the
+modality's offline default, where it has one)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from graphdistill.core.errors import InputError
+
+ENVIRONMENT_VARIABLE = "GRAPHDISTILL_DATA"
+
+
+def resolve_data_root(explicit: str | os.PathLike | None = None) -> Path | None:
+    """The data root a loader reads from, or ``None`` when neither the argument nor the variable is set.
+
+    Raises:
+        InputError: an explicit root (or the variable's) that is not an existing folder; a root that was
+            asked for is never silently replaced by a default.
+    """
+    if explicit is not None and str(explicit) != "":
+        source, root = "--data-root", Path(explicit)
+    elif os.environ.get(ENVIRONMENT_VARIABLE):
+        source, root = f"${ENVIRONMENT_VARIABLE}", Path(os.environ[ENVIRONMENT_VARIABLE])
+    else:
+        return None
+    if not root.is_dir():
+        raise InputError(f"data root {root} (from {source}) is not an existing folder")
+    return root
+
+
+def not_found(what: str, looked_at: list[Path], root: Path | None) -> InputError:
+    """The error a loader raises when a dataset's files are nowhere: what it needs and every path it tried."""
+    where = ", ".join(str(p) for p in looked_at) if looked_at else "nowhere"
+    hint = (f"data root {root}" if root is not None
+            else f"no data root: pass --data-root DIR or set {ENVIRONMENT_VARIABLE}")
+    return InputError(f"{what} not found; looked at {where} ({hint})")
