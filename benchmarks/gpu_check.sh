@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# GPU check: the Cora GCond runs of benchmarks/graph.py, the ml-100k Distill-CF run of benchmarks/recsys.py and
-# the MNIST DM IPC10 run of benchmarks/images.py (the published schedule, benchmarks/presets/dm-published.toml:
+# GPU check: the Cora GCond runs of benchmarks/specs/graph-cora.toml, the ml-100k Distill-CF run of specs/recsys.toml and
+# the MNIST DM IPC10 run of specs/images-mnist.toml (the published schedule, benchmarks/presets/dm-published.toml:
 # 20,000 iterations, 256 real images per class; IMAGES_ITERATIONS overrides the count) on --device cuda,
 # printing wall times.
 #

@@ -40,7 +40,8 @@ from graphdistill.core.config import read_toml
 from graphdistill.core.errors import InputError
 from graphdistill.core.modality import get_modality
 
-README_BLOCK = re.compile(r"(<!-- bench:(?P<name>[\w.-]+) -->\n).*?(<!-- /bench:(?P=name) -->)", re.S)
+README_BLOCK = re.compile(r"(<!-- bench:(?P<name>[\w.-]+)(?P<filters>(?: [\w]+=[^ ]+)*) -->\n).*?(<!-- /bench:(?P=name) -->)",
+                          re.S)
 
 
 def configure_bench(parser: argparse.ArgumentParser) -> None:
@@ -150,7 +151,7 @@ def _run_entries(spec: dict[str, Any], stem: str, results: Results, args: argpar
     data_root = args.data_root or os.environ.get("GRAPHDISTILL_DATA")
     workdir = Path(args.workdir or Path("runs") / "bench" / stem)
     results.data["machine"] = environment(torch.device(args.device))
-    command = ["graphdistill", "bench", *sys.argv[2:]] if sys.argv[1:2] == ["bench"] else None
+    command = " ".join(getattr(args, "command_line", None) or ["graphdistill", "bench", args.spec])
     base = [sys.executable, "-m", "graphdistill.cli"]
     unknown = set(args.only) - {e["name"] for e in spec["entry"]}
     if unknown:
@@ -186,7 +187,9 @@ def _run_entries(spec: dict[str, Any], stem: str, results: Results, args: argpar
                     flags = _flags(evaluation.get("args", {}), fill)
                     if condensed:
                         flags += ["--condensed", condensed]
-                    evaluate = [*base, "evaluate", modality.name, *common, *flags, "--seed", str(seed), "--json"]
+                    if "seed" not in evaluation.get("args", {}):
+                        flags += ["--seed", str(seed)]
+                    evaluate = [*base, "evaluate", modality.name, *common, *flags, "--json"]
                     started = time.perf_counter()
                     metrics = _run_json(evaluate)
                     row = {"entry": entry["name"], "modality": modality.name, "dataset": entry["dataset"],
@@ -245,10 +248,14 @@ def _budget_order(budget: Any) -> tuple:
     return (0, float(budget)) if isinstance(budget, (int, float)) else (1, str(budget))
 
 
-def markdown_table(results: Results) -> str:
+def markdown_table(results: Results, filters: dict[str, str] | None = None) -> str:
+    """The aggregated table; ``filters`` keeps groups whose field equals the value (``evaluation=infae``;
+    ``entry=a|b`` for several values)."""
+    groups = [g for g in aggregate(results.rows)
+              if all(str(g.get(k)) in v.split("|") for k, v in (filters or {}).items())]
     lines = ["| dataset | entry | method | budget | evaluation | seeds | runs | metric | mean +- std | "
              "condense wall (s) | peak RSS (MiB) |", "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for g in aggregate(results.rows):
+    for g in groups:
         wall = f"{g['wall'][0]:.1f} +- {g['wall'][1]:.1f}" if g["wall"] else "-"
         rss = f"{g['rss']:.0f}" if g["rss"] else "-"
         note = f" ({g['note']})" if g["note"] else ""
@@ -262,8 +269,7 @@ def write_reports(results: Results, prefix: Path) -> None:
     """``<prefix>.md`` (what was run, where, and the table) and the PNG plots."""
     data = results.data
     machine = data.get("machine", {})
-    commands = sorted({row.get("bench_command") and " ".join(row["bench_command"]) or row.get("condense_command")
-                       or row.get("evaluate_command") or "" for row in results.rows.values()} - {""})
+    commands = sorted({row.get("bench_command") or "" for row in results.rows.values()} - {""})
     text = [f"# {data['title']}", "",
             f"Machine: {machine.get('processor', '?')}, {machine.get('cpu_count', '?')} CPUs, "
             f"{machine.get('platform', '?')}, device {machine.get('device', '?')}; torch {machine.get('torch', '?')}. "
@@ -302,7 +308,7 @@ def plot(results: Results, prefix: Path) -> None:
         for g in groups:
             if g["dataset"] == dataset and g["budget"] is None:
                 axis.axhline(g["mean"], linestyle="--", color="grey", label=f"{g['entry']} [{g['evaluation']}]")
-        axis.set(title=dataset, xlabel="budget", ylabel=groups[0]["metric"] if groups else "")
+        axis.set(title=dataset, xlabel="budget", ylabel=f"{groups[0]['metric']} (%)" if groups else "")
         axis.set_xscale("log")
         axis.legend(fontsize=6)
     figure.tight_layout()
@@ -313,7 +319,7 @@ def plot(results: Results, prefix: Path) -> None:
     for g in timed:
         axis.errorbar(g["wall"][0], g["mean"], yerr=g["std"], fmt="o", capsize=3)
         axis.annotate(f"{g['entry']} {g['budget']}", (g["wall"][0], g["mean"]), fontsize=6)
-    axis.set(xlabel="condensation wall time (s)", ylabel=groups[0]["metric"] if groups else "",
+    axis.set(xlabel="condensation wall time (s)", ylabel=f"{groups[0]['metric']} (%)" if groups else "",
              title=results.data["title"])
     if timed:
         axis.set_xscale("log")
@@ -323,11 +329,14 @@ def plot(results: Results, prefix: Path) -> None:
 
 
 def render_readme(readme: Path, stem: str, results: Results) -> None:
-    """Replace the ``<!-- bench:<stem> -->`` ... ``<!-- /bench:<stem> -->`` block of ``readme`` with the table."""
+    """Replace every ``<!-- bench:<stem> [field=value ...] -->`` ... ``<!-- /bench:<stem> -->`` block of ``readme``
+    with the table (filtered by the marker's ``field=value`` pairs)."""
     text = readme.read_text()
     found = [m for m in README_BLOCK.finditer(text) if m.group("name") == stem]
     if not found:
         raise InputError(f"{readme} has no <!-- bench:{stem} --> ... <!-- /bench:{stem} --> block")
     for match in reversed(found):
-        text = text[:match.start()] + match.group(1) + markdown_table(results) + match.group(3) + text[match.end():]
+        filters = dict(pair.split("=", 1) for pair in match.group("filters").split())
+        text = (text[:match.start()] + match.group(1) + markdown_table(results, filters) + match.group(4)
+                + text[match.end():])
     readme.write_text(text)

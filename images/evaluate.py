@@ -12,6 +12,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from graphdistill.core.errors import InputError
+from graphdistill.core.method import EvaluationRuns
 from graphdistill.core.seed import seed_everything
 from images.data import ImageData
 from images.dc_augment import DCAugment
@@ -23,7 +24,7 @@ AUGMENTATIONS: dict[str, Callable[[], Callable[[Tensor], Tensor] | None]] = {
 
 
 @dataclass(frozen=True)
-class EvalConfig:
+class EvalConfig(EvaluationRuns):
     """DC / DSA / DM's protocol: SGD (momentum 0.9, weight decay 5e-4) at lr 0.01, batch 256, ``epochs``
     (default 1000 with augmentation, 300 without), lr x 0.1 at the halfway epoch; test accuracy at the end;
     run ``i`` uses seed ``seed + i``.
@@ -34,13 +35,9 @@ class EvalConfig:
 
     arch: str = "convnet"
     epochs: int = 0
-    lr: float = 0.01
     momentum: float = 0.9
-    weight_decay: float = 5e-4
     batch: int = 256
     augment: str = "dsa"
-    runs: int = 5
-    seed: int = 0
 
     def __post_init__(self) -> None:
         ARCHITECTURES[self.arch]

@@ -32,7 +32,27 @@ KIP_KERNELS = ("fc-ntk", "convnet-rf")
 
 
 @dataclass(frozen=True)
-class DMConfig:
+class SyntheticImagesConfig:
+    """How DC, DSA and DM hold their synthetic images.
+
+    Args:
+        parametrization: ``images`` (one learnable image per row) or ``factorized`` (bases + hallucinators at
+            the storage of ``ipc`` images).
+        hallucinators, lr_hallucinator: number of hallucinator networks and their Adam learning rate.
+        base_scale: factorized bases have 1/``base_scale`` of the image height and width; each hallucinator
+            upsamples them (more bases for the same storage).
+        momentum: SGD momentum of the images / bases.
+    """
+
+    parametrization: str = "images"
+    hallucinators: int = 5
+    lr_hallucinator: float = 1e-3
+    base_scale: int = 1
+    momentum: float = 0.5
+
+
+@dataclass(frozen=True)
+class DMConfig(SyntheticImagesConfig):
     """Distribution matching (Zhao & Bilen, WACV 2023).
 
     The defaults are a CPU schedule: 500 iterations with 64 real images per class reach the published MNIST
@@ -47,52 +67,39 @@ class DMConfig:
         lr_img: SGD (momentum ``momentum``) learning rate of the images / bases.
         batch_real: real images per class per iteration.
         dsa: Siamese augmentation of both batches.
-        parametrization: ``images`` or ``factorized`` (bases + hallucinators at the storage of ``ipc`` images).
-        hallucinators, lr_hallucinator: number of hallucinator networks and their Adam learning rate.
-        base_scale: factorized bases have 1/``base_scale`` of the image height and width; each hallucinator
-            upsamples them (more bases for the same storage).
         checkpoint_every: iterations between checkpoints.
+        (the parametrization fields: :class:`SyntheticImagesConfig`)
     """
 
     iterations: int = 500
     lr_img: float = 1.0
-    momentum: float = 0.5
     batch_real: int = 64
     dsa: bool = True
-    parametrization: str = "images"
-    hallucinators: int = 5
-    lr_hallucinator: float = 1e-3
-    base_scale: int = 1
     checkpoint_every: int = 100
 
 
 @dataclass(frozen=True)
-class DCConfig:
+class DCConfig(SyntheticImagesConfig):
     """Gradient matching (DC, Zhao et al., ICLR 2021); :class:`DSAMatchingConfig` adds DSA.
 
     Args:
         iterations: outer iterations (a fresh ConvNet each).
         outer_steps, inner_steps: image updates per iteration and network steps between them
             (0: DC's choice for the ipc: 1/1 at ipc 1, 10/50 at ipc 10, 50/10 at ipc 50).
-        lr_img, momentum: SGD of the images. lr_net: SGD of the network on the synthetic set.
+        lr_img: SGD of the images. lr_net: SGD of the network on the synthetic set.
         batch_real: real images per class per matching step.
         distance: ``ours`` / ``mse`` / ``cos`` (core gradient distances).
-        parametrization, hallucinators, lr_hallucinator, base_scale: as for :class:`DMConfig`.
+        (the parametrization fields: :class:`SyntheticImagesConfig`)
     """
 
     iterations: int = 1000
     outer_steps: int = 0
     inner_steps: int = 0
     lr_img: float = 0.1
-    momentum: float = 0.5
     lr_net: float = 0.01
     batch_real: int = 256
     distance: str = "ours"
     dsa: bool = False
-    parametrization: str = "images"
-    hallucinators: int = 5
-    lr_hallucinator: float = 1e-3
-    base_scale: int = 1
     checkpoint_every: int = 10
 
 

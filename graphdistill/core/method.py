@@ -104,6 +104,17 @@ def data_digest(*parts: Any) -> str:
 
 
 @dataclass(frozen=True)
+class EvaluationRuns:
+    """The fields every evaluation protocol shares: ``runs`` trainings of a fresh model (run ``i`` seeded
+    ``seed + i``) with learning rate ``lr`` and weight decay ``weight_decay``."""
+
+    lr: float = 0.01
+    weight_decay: float = 5e-4
+    runs: int = 5
+    seed: int = 0
+
+
+@dataclass(frozen=True)
 class Method:
     """A registry entry: the frozen config class and ``function(data, budget, config, run) -> Condensed``."""
 

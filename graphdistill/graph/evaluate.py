@@ -13,6 +13,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from graphdistill.core.errors import InputError
+from graphdistill.core.method import EvaluationRuns
 from graphdistill.core.seed import seed_everything
 from graphdistill.graph.data import NodeGraph
 from graphdistill.graph.io import check_graph_tensors
@@ -21,7 +22,7 @@ from graphdistill.graph.propagation import GraphOperators, SparseOperator
 
 
 @dataclass(frozen=True)
-class EvalConfig:
+class EvalConfig(EvaluationRuns):
     """GCond's Table-2 protocol by default.
 
     Args:
@@ -40,12 +41,8 @@ class EvalConfig:
     arch: str = "gcn"
     hidden: int = 256
     dropout: float = 0.5
-    lr: float = 0.01
-    weight_decay: float = 5e-4
     iterations: int = 600
     threshold: float = 0.0
-    runs: int = 5
-    seed: int = 0
 
     def __post_init__(self) -> None:
         if self.runs < 1 or self.iterations < 1:

@@ -1,0 +1,78 @@
+"""The benchmark runner: one process per condensation, resumable rows, JSON + Markdown + PNG, README blocks."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from graphdistill.bench import load_spec
+from graphdistill.cli import main
+from graphdistill.core.errors import InputError
+
+REPO = Path(__file__).resolve().parent.parent
+
+TINY = '''title = "tiny"
+[[entry]]
+name = "digits-random"
+modality = "images"
+dataset = "digits"
+method = "random"
+budgets = [1, 3]
+seeds = [0, 1]
+[[entry.evaluation]]
+label = "mlp"
+args = { arch = "mlp", runs = 1, epochs = 3, augment = "none" }
+
+[[entry]]
+name = "ml100k-full"
+modality = "recsys"
+dataset = "ml-100k"
+[[entry.evaluation]]
+label = "infae"
+'''
+
+
+@pytest.mark.parametrize("spec", sorted((REPO / "benchmarks" / "specs").glob("*.toml")), ids=lambda p: p.stem)
+def test_every_shipped_spec_is_valid(spec):
+    entries = load_spec(spec)["entry"]
+    assert entries and all(e["modality"] in ("graph", "recsys", "images") for e in entries)
+
+
+def test_a_spec_runs_resumes_and_renders(tmp_path, capsys):
+    spec = tmp_path / "specs" / "tiny.toml"
+    spec.parent.mkdir()
+    spec.write_text(TINY)
+    results = tmp_path / "results"
+    argv = ["bench", str(spec), "--results", str(results), "--workdir", str(tmp_path / "work")]
+    assert main(argv) == 0
+    data = json.loads((results / "tiny.json").read_text())
+    assert len(data["rows"]) == 5 and data["machine"]["cpu_count"] >= 1
+    row = data["rows"]["digits-random/3/1/mlp"]
+    assert row["metric"] == "test_acc_mean" and 0 < row["value"] <= 1 and row["peak_rss_mib"] > 0
+    assert row["condense_wall_s"] > 0 and "--ipc 3" in row["condense_command"]
+    full = data["rows"]["ml100k-full/None/0/infae"]
+    assert full["metric"] == "ndcg@10" and 20 < full["value"] < 45
+    table = (results / "tiny.md").read_text()
+    assert "| digits | digits-random | random | 3 | mlp | 0,1 | 2 |" in table
+    for plot in ("tiny-budget.png", "tiny-time.png"):
+        assert (results / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # --resume runs nothing that is already there (a row edited by hand survives)
+    data["rows"]["digits-random/1/0/mlp"]["value"] = 0.123
+    (results / "tiny.json").write_text(json.dumps(data))
+    assert main([*argv, "--resume"]) == 0
+    assert json.loads((results / "tiny.json").read_text())["rows"]["digits-random/1/0/mlp"]["value"] == 0.123
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- bench:tiny -->\nstale\n<!-- /bench:tiny -->\nend\n")
+    assert main([*argv, "--render", "--readme", str(readme)]) == 0
+    text = readme.read_text()
+    assert "stale" not in text and "| digits | digits-random |" in text and text.endswith("<!-- /bench:tiny -->\nend\n")
+
+
+def test_bad_specs_are_refused(tmp_path, capsys):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[entry]]\nname = "a"\nmodality = "images"\ndataset = "digits"\nmethod = "dm"\n')
+    with pytest.raises(InputError, match="lists no budgets"):
+        load_spec(bad)
+    assert main(["bench", str(tmp_path / "none.toml")]) == 2
+    assert "config file not found" in capsys.readouterr().err
