@@ -9,7 +9,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from tqdm.auto import tqdm
+from graphdistill.core.progress import progress_bar
 
 from graphdistill.core.errors import InputError
 from graphdistill.core.method import EvaluationRuns
@@ -63,7 +63,7 @@ def train_network(model: nn.Module, x: Tensor, y: Tensor, config: EvalConfig, pr
     halfway = config.total_epochs // 2
     augment = AUGMENTATIONS[config.augment]()
     model.train()
-    for epoch in tqdm(range(config.total_epochs), disable=not progress, desc="train", unit="epoch", leave=False):
+    for epoch in progress_bar(range(config.total_epochs), progress, nested=True, desc="train", unit="epoch", leave=False):
         if epoch == halfway:
             for group in optimizer.param_groups:
                 group["lr"] *= 0.1
@@ -91,7 +91,7 @@ def evaluate_synthetic(data: ImageData, x: Tensor, y: Tensor, config: EvalConfig
     x, y = x.to(device), y.to(device)
     test_x, test_y = data.test_x.to(device), data.test_y.to(device)
     accs = []
-    for run in tqdm(range(config.runs), disable=not progress, desc="evaluate", unit="run"):
+    for run in progress_bar(range(config.runs), progress, desc="evaluate", unit="run"):
         seed_everything(config.seed + run)
         model = build(config.arch, data.shape, data.num_classes, device)
         train_network(model, x, y, config, progress=progress)

@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from graphdistill.core.atomic import read_json_if_present, staged_directory, write_json
+from graphdistill.core.atomic import load_torch_file, read_json_if_present, staged_directory, write_json
 from graphdistill.core.errors import InputError, describe
 
 IMAGES_FILE = "images.pt"
@@ -72,14 +72,13 @@ def save_condensed(out: str | os.PathLike, x: Tensor, y: Tensor, meta: dict[str,
 def read_condensed(path: str | os.PathLike) -> tuple[Tensor, Tensor, dict[str, Any]]:
     """``(x, y, meta)`` from a directory written by :func:`save_condensed` (or its ``images.pt``)."""
     path = Path(path)
+    if not path.exists():
+        raise InputError(f"no condensed images at {path}")
     directory = path if path.is_dir() else path.parent
     file = directory / IMAGES_FILE
     if not file.is_file():
         raise InputError(f"no {IMAGES_FILE} in {directory}")
-    try:
-        tensors = torch.load(file, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise InputError(f"unreadable condensed images {file}: {describe(exc)}") from exc
+    tensors = load_torch_file(file, "condensed images")
     if not isinstance(tensors, dict) or not {"x", "y"} <= set(tensors):
         raise InputError(f"{file} is not a condensed image set (needs tensors x, y)")
     x, y = tensors["x"], tensors["y"]

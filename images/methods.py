@@ -49,6 +49,14 @@ class SyntheticImagesConfig:
     lr_hallucinator: float = 1e-3
     base_scale: int = 1
     momentum: float = 0.5
+    iterations: int = 500
+    batch_real: int = 64
+
+    def __post_init__(self) -> None:
+        if self.iterations < 0:
+            raise InputError(f"iterations must be at least 0, got {self.iterations}")
+        if self.batch_real < 1:
+            raise InputError(f"batch_real must be at least 1, got {self.batch_real}")
 
 
 @dataclass(frozen=True)

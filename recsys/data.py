@@ -41,9 +41,15 @@ def read_atomic(path: str | os.PathLike, min_rating: float | None = None) -> Ato
     path = Path(path)
     if not path.is_file():
         raise InputError(f"interaction file not found: {path}")
-    with path.open(encoding="utf-8") as handle:
-        header = handle.readline().rstrip("\n\r").split("\t")
-        lines = handle.read().splitlines()
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        raise InputError(f"{path}, line {line}: not UTF-8 text (byte {raw[exc.start]:#04x})") from None
+    header_line, _, body = text.partition("\n")
+    header = header_line.rstrip("\r").split("\t")
+    lines = body.splitlines()
     fields = [column.partition(":") for column in header]
     if not header or any(not sep or not name for name, sep, _ in fields):
         raise InputError(f"{path}: the first line must be a typed header such as "

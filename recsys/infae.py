@@ -90,7 +90,7 @@ def evaluate_scores(setup: EvaluationSetup, split: str, chunks: Iterator[tuple[s
         masks = chunk_masks(context[rows], heldout[rows], scores[0].device)
         if masks is None:
             continue
-        negatives = setup.negatives[rows] if with_auc else None
+        negatives = setup.negatives[rows] if with_auc and setup.negatives.shape[1] else None
         for accumulator, score in zip(accumulators, scores):
             accumulator.add_masked(score, *masks, negatives)
     return [accumulator.result() for accumulator in accumulators]
@@ -111,7 +111,7 @@ def evaluate_support(support: Tensor, setup: EvaluationSetup, ridges: tuple[floa
     context, _ = setup.split("test")
     alphas = dual_coefficients(support, (ridge,))
     test = evaluate_scores(setup, "test", score_chunks(context, support, alphas, chunk), 1, with_auc=True)[0]
-    return {"test": test, "valid": valid_metrics, "ridge": ridge}
+    return {"test": {**test, "auc_negatives": int(setup.negatives.shape[1])}, "valid": valid_metrics, "ridge": ridge}
 
 
 def pick_ridge(ridges: tuple[float, ...], metrics: list[dict[str, float]],

@@ -30,17 +30,21 @@ def item_propensity(train: sp.csr_matrix, a: float = 0.55, b: float = 1.5) -> np
 
 
 def fixed_negatives(train: sp.csr_matrix, test: sp.csr_matrix, count: int = 50, seed: int = 0) -> np.ndarray:
-    """``(users, count)`` distinct random items per user outside their train and test items (the AUC
-    negatives; fixed by ``seed`` so every evaluation of a dataset uses the same ones)."""
+    """``(users, n)`` distinct random items per user outside their train and test items (the AUC
+    negatives; fixed by ``seed`` so every evaluation of a dataset uses the same ones).
+
+    ``n`` is ``count``, or fewer on a small log: the smallest number of unseen items of any user (0 when
+    some user has seen every item, and AUC is then not reported); results record it as ``auc_negatives``.
+    """
     rng = np.random.default_rng(seed)
     num_users, num_items = train.shape
     seen = (train + test).tocsr()
+    seen.sum_duplicates()
+    if num_users:
+        count = min(count, num_items - int(np.diff(seen.indptr).max()))
     negatives = np.empty((num_users, count), dtype=np.int64)
-    for user in range(num_users):
+    for user in range(num_users if count else 0):
         excluded = seen.indices[seen.indptr[user]:seen.indptr[user + 1]]
-        pool = num_items - len(np.unique(excluded))
-        if pool < count:
-            raise ValueError(f"user {user} has only {pool} unseen items; cannot draw {count} AUC negatives")
         picked: set[int] = set()
         blocked = set(excluded.tolist())
         while len(picked) < count:
@@ -73,6 +77,7 @@ class RankingAccumulator:
     users: int = 0
     auc_scores: list[np.ndarray] = field(default_factory=list)
     auc_labels: list[np.ndarray] = field(default_factory=list)
+    depth: int = 0
 
     def add(self, scores: Tensor, seen: sp.csr_matrix, heldout: sp.csr_matrix, negatives: np.ndarray | None) -> None:
         """Score one chunk of users.
@@ -96,21 +101,24 @@ class RankingAccumulator:
             self.auc_scores += [scores[target].double().cpu().numpy(), negative_scores.flatten().double().cpu().numpy()]
             self.auc_labels += [np.ones(int(target.sum())), np.zeros(negative_scores.numel())]
         masked = scores.masked_fill(seen, -math.inf)
-        top = torch.topk(masked, max(self.ks), dim=1).indices
+        # A log with fewer items than the largest k ranks them all: hr@100 on 60 items is hr@60.
+        self.depth = min(max(self.ks), scores.shape[1])
+        top = torch.topk(masked, self.depth, dim=1).indices
         hits = torch.gather(target, 1, top).double()
         positives = target.sum(1).double()
-        discount = 1.0 / torch.log2(torch.arange(2, max(self.ks) + 2, device=scores.device, dtype=torch.float64))
+        discount = 1.0 / torch.log2(torch.arange(2, self.depth + 2, device=scores.device, dtype=torch.float64))
         propensity = self.propensity.to(scores.device)
         ranked_propensity = torch.where(target, propensity, torch.zeros_like(propensity)).sort(1, descending=True).values
-        for k in self.ks:
+        for name in self.ks:
+            k = min(name, self.depth)
             cutoff = torch.clamp(positives, max=k)
             within = torch.arange(k, device=scores.device)[None, :] < cutoff[:, None]
             ideal = (discount[:k] * within).sum(1)
             psp = (hits[:, :k] * propensity[top[:, :k]]).sum(1) / cutoff
             best_psp = (ranked_propensity[:, :k] * within).sum(1)
-            self._add(f"hr@{k}", (hits[:, :k].sum(1) / cutoff).sum())
-            self._add(f"ndcg@{k}", ((hits[:, :k] * discount[:k]).sum(1) / ideal).sum())
-            self._add(f"psp@{k}", (psp / best_psp).sum())
+            self._add(f"hr@{name}", (hits[:, :k].sum(1) / cutoff).sum())
+            self._add(f"ndcg@{name}", ((hits[:, :k] * discount[:k]).sum(1) / ideal).sum())
+            self._add(f"psp@{name}", (psp / best_psp).sum())
         self.users += len(rows)
 
     def _add(self, name: str, value: Tensor) -> None:
@@ -124,6 +132,8 @@ class RankingAccumulator:
         if self.auc_scores:
             out["auc"] = 100.0 * pooled_auc(np.concatenate(self.auc_labels), np.concatenate(self.auc_scores))
         out["users"] = self.users
+        if self.depth < max(self.ks):
+            out["ranking_depth"] = self.depth
         return out
 
 

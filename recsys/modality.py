@@ -140,7 +140,7 @@ class InteractionLogs(Modality):
 
     def summary(self, result: dict[str, Any]) -> str:
         return (f"{result['model']} on {result['dataset']}: nDCG@10 {result['ndcg@10']:.2f}, HR@10 "
-                f"{result['hr@10']:.2f}, HR@100 {result['hr@100']:.2f}, AUC {result['auc']:.2f} "
+                f"{result['hr@10']:.2f}, HR@100 {result['hr@100']:.2f}, AUC {result.get('auc', float('nan')):.2f} "
                 f"({result['users']} users, {result['wall_s']:.1f} s)")
 
 

@@ -5,11 +5,30 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import tempfile
+from collections import Counter
 from pathlib import Path
 from typing import Any, Iterator
 
 import torch
+
+
+CRASH_VARIABLE = "GRAPHDISTILL_CRASH_AT"
+_crash_counts: Counter[str] = Counter()
+
+
+def crash_point(name: str) -> None:
+    """Fault injection for the crash-consistency tests: ``GRAPHDISTILL_CRASH_AT=name`` (or ``name@N`` for the
+    N-th time) SIGKILLs this process at that point of a write. Unset, it does nothing."""
+    wanted = os.environ.get(CRASH_VARIABLE)
+    if not wanted:
+        return
+    point, _, count = wanted.partition("@")
+    if point == name:
+        _crash_counts[name] += 1
+        if _crash_counts[name] == int(count or 1):
+            os.kill(os.getpid(), signal.SIGKILL)
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
@@ -22,11 +41,23 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
             torch.save(obj, handle)
             handle.flush()
             os.fsync(handle.fileno())
+        crash_point("checkpoint-written")
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def load_torch_file(path: str | os.PathLike, what: str) -> Any:
+    """``torch.load(path, weights_only=True)`` on the CPU; a file torch cannot read is an input error naming it."""
+    from graphdistill.core.errors import InputError, describe
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # truncated, foreign or pickled-object files: say which file and what it is not
+        raise InputError(f"unreadable {what} file {path}: not a tensor file written by torch.save "
+                         f"({type(exc).__name__}: {describe(exc)})") from exc
 
 
 def write_json(obj: Any, path: str | os.PathLike) -> None:
@@ -59,6 +90,7 @@ def staged_directory(out: str | os.PathLike, overwrite: bool = False) -> Iterato
     stage = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp"))
     try:
         yield stage
+        crash_point("output-staged")
         if out.exists():
             if not overwrite:
                 raise FileExistsError(f"{out} appeared while writing; refusing to replace it")
@@ -66,6 +98,7 @@ def staged_directory(out: str | os.PathLike, overwrite: bool = False) -> Iterato
             # (or, between the two renames, beside it under a recognisable name).
             retired = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".old"))
             os.replace(out, retired / out.name)
+            crash_point("output-between-renames")
             os.replace(stage, out)
             shutil.rmtree(retired, ignore_errors=True)
         else:

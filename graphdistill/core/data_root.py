@@ -28,9 +28,10 @@ def resolve_data_root(explicit: str | os.PathLike | None = None) -> Path | None:
     return root
 
 
-def not_found(what: str, looked_at: list[Path], root: Path | None) -> InputError:
-    """The error a loader raises when a dataset's files are nowhere: what it needs and every path it tried."""
-    where = ", ".join(str(p) for p in looked_at) if looked_at else "nowhere"
-    hint = (f"data root {root}" if root is not None
-            else f"no data root: pass --data-root DIR or set {ENVIRONMENT_VARIABLE}")
-    return InputError(f"{what} not found; looked at {where} ({hint})")
+def not_found(what: str, looked_at: list[Path], root: Path | None, alternative: str = "") -> InputError:
+    """The error a loader raises when a dataset's files are nowhere: what it needs, every path it tried, and
+    how to point it at them (``alternative``: another way, such as a download flag)."""
+    if root is None:
+        return InputError(f"{what} not found: no data root (pass --data-root DIR or set {ENVIRONMENT_VARIABLE}"
+                          f"{alternative})")
+    return InputError(f"{what} not found; looked at {', '.join(str(p) for p in looked_at)} (data root {root})")

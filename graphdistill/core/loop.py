@@ -16,6 +16,8 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from graphdistill.core.progress import progress_bar
+
 from graphdistill.core.checkpoint import load_checkpoint, save_checkpoint
 from graphdistill.core.errors import InputError
 from graphdistill.core.method import RunOptions, fingerprint_digest
@@ -177,8 +179,8 @@ def run_bilevel(problem: MatchingProblem, synthetic: SyntheticSet, optimizers: M
         best = state["best"]
 
     names = list(groups)
-    bar = tqdm(range(start, schedule.epochs), initial=start, total=schedule.epochs, disable=not progress,
-               desc="condense", unit="epoch", dynamic_ncols=True)
+    bar = progress_bar(range(start, schedule.epochs), progress, initial=start, total=schedule.epochs,
+                       desc="condense", unit="epoch", dynamic_ncols=True)
     for epoch in bar:
         active = schedule.active_groups(epoch, names)
         # Only the updated group needs gradients; the others stay in the graph as constants, so the

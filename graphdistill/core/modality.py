@@ -211,7 +211,10 @@ class Modality:
                 "eval_history": records, "history": condensed.history, **_run_facts(device, started),
                 "command": getattr(args, "command_line", None)}
             if out is not None:
-                self.save(out, condensed, args.overwrite)
+                try:
+                    self.save(out, condensed, args.overwrite)
+                except OSError as exc:
+                    raise InputError(f"cannot write {out}: {exc.strerror or exc}") from exc
         return condensed
 
     def run_evaluate(self, args: argparse.Namespace) -> dict[str, Any]:

@@ -64,9 +64,9 @@ def check_output(out: str | os.PathLike, modality: str, markers: dict[str, str],
             raise InputError(f"output directory {out} already exists (pass --overwrite to replace it)")
         found = output_modality(resolved, markers)
         if any(resolved.iterdir()) and found != modality:
-            what = f"a {found} output" if found else "not a graphdistill output"
-            raise InputError(f"refusing to overwrite {out}: it is {what}, not a {modality} output (only an "
-                             f"empty directory or an earlier {modality} output is replaced)")
+            what = f"an output of modality {found}" if found else "not a graphdistill output"
+            raise InputError(f"refusing to overwrite {out}: it is {what} (only an empty directory or an "
+                             f"earlier {modality} output is replaced)")
     parent = next(p for p in [resolved.parent, *resolved.parent.parents] if p.exists())
     if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
         raise InputError(f"cannot write --out {out}: {parent} is not a writable directory")

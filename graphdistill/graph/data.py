@@ -91,7 +91,8 @@ def load_node_graph(name: str, data_root: str | os.PathLike | None = None, downl
         raw_dir = next((c for c in candidates if c.is_dir()), None)
         if raw_dir is None:
             raise not_found(f"{proper}'s Planetoid raw files (ind.{key}.x, .tx, .allx, .y, .ty, .ally, .graph, "
-                            ".test.index)", [c / f"ind.{key}.x" for c in candidates], root)
+                            ".test.index)", [c / f"ind.{key}.x" for c in candidates], root,
+                            ", or --download on a machine with internet")
         for suffix in _PLANETOID_SUFFIXES:
             if not (raw_dir / f"ind.{key}.{suffix}").is_file():
                 raise not_found(f"{proper}'s Planetoid raw file", [raw_dir / f"ind.{key}.{suffix}"], root)

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from tqdm.auto import tqdm
+from graphdistill.core.progress import progress_bar
 
 from graphdistill.core.errors import InputError
 from graphdistill.core.method import EvaluationRuns
@@ -110,7 +110,7 @@ def _runs(config: EvalConfig, real: RealGraphView, x: Tensor, ops: GraphOperator
     started = time.perf_counter()
     graph = real.graph
     vals, tests = [], []
-    for run in tqdm(range(config.runs), desc="evaluate", disable=not progress):
+    for run in progress_bar(range(config.runs), progress, desc="evaluate", unit="run"):
         seed_everything(config.seed + run)
         model, val = fit_with_validation(config, real, x, ops, y, train_rows)
         with torch.no_grad():

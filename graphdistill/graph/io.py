@@ -8,8 +8,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from graphdistill.core.atomic import read_json_if_present, staged_directory, write_json
-from graphdistill.core.errors import InputError, describe
+from graphdistill.core.atomic import load_torch_file, read_json_if_present, staged_directory, write_json
+from graphdistill.core.errors import InputError
 from graphdistill.core.method import Condensed
 
 GRAPH_FILE = "graph.pt"
@@ -34,10 +34,7 @@ def save_condensed(out: str | os.PathLike, condensed: Condensed, overwrite: bool
 def _load_tensor(path: Path, what: str) -> Any:
     if not path.is_file():
         raise InputError(f"{what} file not found: {path}")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise InputError(f"unreadable {what} file {path}: {describe(exc)}") from exc
+    return load_torch_file(path, what)
 
 
 def check_graph_tensors(x: Tensor, adj: Tensor, y: Tensor | None, source: str, num_classes: int | None = None) -> None:
@@ -67,6 +64,8 @@ def check_graph_tensors(x: Tensor, adj: Tensor, y: Tensor | None, source: str, n
 def read_condensed(path: str | os.PathLike) -> tuple[Tensor, Tensor, Tensor, dict[str, Any]]:
     """``(x, adj, y, meta)`` from a directory written by :func:`save_condensed` (or its ``graph.pt``), validated."""
     path = Path(path)
+    if not path.exists():
+        raise InputError(f"no condensed graph at {path}")
     directory = path if path.is_dir() else path.parent
     file = directory / GRAPH_FILE
     tensors = _load_tensor(file, "condensed graph")

@@ -13,7 +13,7 @@ from graphdistill.graph.evaluate import EvalConfig
 
 
 def test_rng_state_round_trips_through_a_weights_only_checkpoint(tmp_path):
-    save_checkpoint({"rng": rng_state()}, tmp_path / "c.pt")
+    save_checkpoint({"fingerprint": "f", "rng": rng_state()}, tmp_path / "c.pt")
     expected = (random.random(), np.random.rand(), torch.rand(3))
     set_rng_state(load_checkpoint(tmp_path / "c.pt")["rng"])
     got = (random.random(), np.random.rand(), torch.rand(3))
@@ -22,7 +22,7 @@ def test_rng_state_round_trips_through_a_weights_only_checkpoint(tmp_path):
 
 def test_unreadable_checkpoint_is_an_input_error(tmp_path):
     (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(InputError, match="unreadable checkpoint"):
+    with pytest.raises(InputError, match="unreadable checkpoint file"):
         load_checkpoint(tmp_path / "bad.pt")
 
 

@@ -67,7 +67,7 @@ def test_evaluate_bad_input(capsys, tmp_path, data_root):
         (["--feat", str(tmp_path / "broken.pt"), "--adj", str(tmp_path / "adj.pt")], "unreadable feature file"),
         (["--feat", str(tmp_path / "nope.pt"), "--adj", str(tmp_path / "adj.pt")], "feature file not found"),
         (["--feat", str(tmp_path / "feat.pt")], "--feat needs --adj"),
-        (["--condensed", str(tmp_path / "no-run")], "condensed graph file not found"),
+        (["--condensed", str(tmp_path / "no-run")], "no condensed graph at"),
         (["--whole", "--arch", "gat"], "unknown architecture 'gat'"),
     ]
     for extra, message in cases:
