@@ -16,9 +16,16 @@ from graphdistill.core.errors import InputError
 from graphdistill.core.modality import modalities
 
 
+class _OneLineErrors(argparse.ArgumentParser):
+    """Usage mistakes end like every other bad input: exit code 2 and one line (``--help`` shows the usage)."""
+
+    def error(self, message: str):
+        self.exit(2, f"graphdistill: error: {self.prog}: {message} (see --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="graphdistill", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = _OneLineErrors(prog="graphdistill", description=__doc__,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"graphdistill {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     found = modalities()

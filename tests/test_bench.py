@@ -76,3 +76,14 @@ def test_bad_specs_are_refused(tmp_path, capsys):
         load_spec(bad)
     assert main(["bench", str(tmp_path / "none.toml")]) == 2
     assert "config file not found" in capsys.readouterr().err
+
+
+def test_committed_smoke_results_exist_and_parse():
+    results = REPO / "benchmarks" / "results"
+    data = json.loads((results / "smoke.json").read_text())
+    modalities = {row["modality"] for row in data["rows"].values()}
+    assert modalities == {"graph", "recsys", "images"}
+    assert all(row["peak_rss_mib"] > 0 and row["condense_wall_s"] > 0 for row in data["rows"].values())
+    assert (results / "smoke.md").read_text().startswith("# Smoke")
+    for plot in ("smoke-budget.png", "smoke-time.png"):
+        assert (results / plot).read_bytes()[:4] == b"\x89PNG"

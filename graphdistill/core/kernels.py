@@ -47,6 +47,26 @@ def relu_kernels(x: Tensor, y: Tensor | None = None, weight_var: float = 2.0,
     return nngp + weight_var * s_xy * expected_step, nngp
 
 
+def relu_ntk_layer(sigma: Tensor, theta: Tensor, diag_x: Tensor, diag_y: Tensor) -> tuple[Tensor, Tensor]:
+    """One infinitely wide ReLU layer of the NTK recursion (weight variance 2, no bias), as in the GNTK and
+    SNTK: with ``cos t = sigma / sqrt(diag_x diag_y)``,
+
+    - ``sigma' = sqrt(diag_x diag_y) / pi * (sin t + (pi - t) cos t)`` (the NNGP; diagonals are unchanged),
+    - ``theta' = theta * (pi - t) / pi + sigma'``.
+
+    Args:
+        sigma, theta: ``(n, m)`` NNGP and NTK before the layer; diag_x ``(n,)``, diag_y ``(m,)``: the NNGP
+            diagonals of the two sides.
+    Returns:
+        ``(sigma', theta')``.
+    """
+    norm = torch.sqrt(diag_x[:, None] * diag_y[None, :]).clamp_min(1e-12)
+    cos = (sigma / norm).clamp(-1 + _COS_CLAMP, 1 - _COS_CLAMP)
+    angle = torch.acos(cos)
+    sigma_next = norm / math.pi * (torch.sin(angle) + (math.pi - angle) * cos)
+    return sigma_next, theta * (math.pi - angle) / math.pi + sigma_next
+
+
 def feature_kernel(x: Tensor, y: Tensor | None = None) -> Tensor:
     """``(n, d), (m, d) -> (n, m)``: the inner product of explicit features divided by their dimension, e.g.
     random-network embeddings as a sampled estimate of that network's NNGP kernel."""

@@ -210,7 +210,7 @@ def run_bilevel(problem: MatchingProblem, synthetic: SyntheticSet, optimizers: M
                 problem.inner_loss(model, data).backward()
                 inner_optimizer.step()
         losses.append(total / schedule.outer_steps)
-        bar.set_postfix(loss=f"{losses[-1]:.4f}", group="+".join(active))
+        bar.set_postfix(loss=f"{losses[-1]:.4f}", group="+".join(active), refresh=False)
         if callback is not None:
             saved = rng_state()
             callback(epoch, losses[-1])

@@ -79,12 +79,15 @@ def read_condensed(path: str | os.PathLike) -> tuple[Tensor, Tensor, Tensor, dic
     return tensors["x"].float(), tensors["adj"].float(), tensors["y"].long(), meta
 
 
-def read_external(feat: str | os.PathLike, adj: str | os.PathLike,
+def read_external(feat: str | os.PathLike, adj: str | os.PathLike | None,
                   labels: str | os.PathLike | None = None) -> tuple[Tensor, Tensor, Tensor | None]:
-    """Tensors saved by other toolkits (GCond's ``saved_ours``, GraphSLIM): ``feat (n, F)``, ``adj (n, n)``
-    (dense, or sparse which is densified), optional ``labels (n,)``."""
+    """Tensors saved by other toolkits (GCond's ``saved_ours``, GraphSLIM, SFGC): ``feat (n, F)``, ``adj (n, n)``
+    (dense, or sparse which is densified; ``None``: structure-free, no edges), optional ``labels (n,)``."""
     x = _load_tensor(Path(feat), "feature")
-    a = _load_tensor(Path(adj), "adjacency")
+    if isinstance(x, Tensor) and adj is None:
+        a = torch.zeros(x.shape[0], x.shape[0]) if x.dim() == 2 else torch.zeros(0)
+    else:
+        a = _load_tensor(Path(adj), "adjacency")
     y = _load_tensor(Path(labels), "label") if labels is not None else None
     for name, value in (("feature", x), ("adjacency", a), ("label", y)):
         if value is not None and not isinstance(value, Tensor):

@@ -24,6 +24,8 @@ from graphdistill.core.synthetic import sample_per_class
 from graphdistill.graph.budget import Budget, allocate_labels, labels_from_allocation
 from graphdistill.graph.data import NodeGraph
 from graphdistill.graph.evaluate import EvalConfig, RealGraphView, evaluate_condensed, fit_with_validation
+from graphdistill.graph.gcdm import GCDMConfig, condense_gcdm
+from graphdistill.graph.gcsntk import GCSNTKConfig, condense_gcsntk
 from graphdistill.graph.models import GCN
 from graphdistill.graph.propagation import GraphOperators, normalize_adjacency, propagate
 from graphdistill.graph.synthetic import SyntheticGraph
@@ -236,3 +238,5 @@ for _name in ("gcond", "gcond-x", "doscond"):
     METHODS.register(_name)(Method(GradientMatchingConfig, condense_gradient_matching))
 for _name in ("random", "herding", "kcenter"):
     METHODS.register(_name)(Method(CoresetConfig, condense_coreset))
+METHODS.register("gc-sntk")(Method(GCSNTKConfig, condense_gcsntk))
+METHODS.register("gcdm")(Method(GCDMConfig, condense_gcdm))

@@ -52,9 +52,10 @@ class NodeGraphs(Modality):
     def add_evaluate_arguments(self, parser: argparse.ArgumentParser) -> None:
         source = parser.add_mutually_exclusive_group(required=True)
         source.add_argument("--condensed", help="directory written by `condense graph`")
-        source.add_argument("--feat", help="feature tensor file (GCond/GraphSLIM style), with --adj")
+        source.add_argument("--feat", help="feature tensor file (GCond/GraphSLIM/SFGC style); without --adj the "
+                                           "graph is structure-free (no edges: the identity after GCN's self-loops)")
         source.add_argument("--whole", action="store_true", help="train on the full real graph instead")
-        parser.add_argument("--adj", help="adjacency tensor file, with --feat")
+        parser.add_argument("--adj", help="adjacency tensor file, with --feat (default: no edges)")
         parser.add_argument("--labels", help="label tensor file, with --feat (default: GCond's allocation rule)")
         parser.add_argument("--arch", default="gcn", help=f"one of: {', '.join(ARCHITECTURES)} (default: gcn)")
         parser.add_argument("--runs", type=int, default=5)
@@ -116,8 +117,6 @@ class NodeGraphs(Modality):
         from graphdistill.graph.evaluate import EvalConfig, evaluate_condensed, evaluate_whole
 
         ARCHITECTURES[args.arch]  # unknown names fail before any data is read
-        if args.feat and not args.adj:
-            raise InputError("--feat needs --adj")
         if args.adj and not args.feat:
             raise InputError("--adj needs --feat")
         config = EvalConfig(arch=args.arch, dropout=args.dropout, threshold=args.threshold, runs=args.runs,

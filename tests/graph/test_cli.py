@@ -66,7 +66,7 @@ def test_evaluate_bad_input(capsys, tmp_path, data_root):
         (["--feat", str(tmp_path / "narrow.pt"), "--adj", str(tmp_path / "adj.pt")], "expected (n, 1433)"),
         (["--feat", str(tmp_path / "broken.pt"), "--adj", str(tmp_path / "adj.pt")], "unreadable feature file"),
         (["--feat", str(tmp_path / "nope.pt"), "--adj", str(tmp_path / "adj.pt")], "feature file not found"),
-        (["--feat", str(tmp_path / "feat.pt")], "--feat needs --adj"),
+        (["--whole", "--adj", str(tmp_path / "adj.pt")], "--adj needs --feat"),
         (["--condensed", str(tmp_path / "no-run")], "no condensed graph at"),
         (["--whole", "--arch", "gat"], "unknown architecture 'gat'"),
     ]
