@@ -12,6 +12,7 @@ A spec is TOML::
     budgets = [35, 70, 140]         # the modality's budget flag; absent for evaluation-only entries
     seeds = [0, 1]
     settings = { epochs = 600 }     # --set key=value for every condensation
+    note = "..."                    # optional: shown beside the entry (e.g. how a time was measured)
     args = { ratio_of = "labelled" }  # more condense flags (true: a bare flag)
     [[entry.evaluation]]            # one or more; args are evaluate flags; "{budget}", "{seed}" and
     label = "gcn"                   # "{data_root}" in values are filled in per row
@@ -199,7 +200,8 @@ def _run_entries(spec: dict[str, Any], stem: str, results: Results, args: argpar
                            "values": _per_run(metrics, modality.primary_metric),
                            "scale": 100.0 if modality.primary_metric.startswith("test_acc") else 1.0,
                            "metrics": metrics, "evaluate_wall_s": time.perf_counter() - started,
-                           "evaluate_command": " ".join(evaluate[3:]), "bench_command": command, **condense_facts}
+                           "evaluate_command": " ".join(evaluate[3:]), "bench_command": command,
+                           "note": entry.get("note"), **condense_facts}
                     results.add(_row_key(entry["name"], budget, seed, label), row)
                     print(f"{entry['name']} budget {budget} seed {seed} {label}: "
                           f"{row['scale'] * row['value']:.2f}", flush=True)

@@ -46,10 +46,22 @@ def test_structure_ntk_matches_the_definition_on_a_ten_node_graph():
 
 def test_short_gc_sntk_beats_random_nodes(cora):
     budget = resolve_budget(cora, budget=35)
-    config = METHODS["gc-sntk"].config_class(epochs=40, select_every=20)
+    config = METHODS["gc-sntk"].config_class(epochs=30, select_every=15)
     condensed = METHODS["gc-sntk"].condense(cora, budget, config, RunOptions(seed=0, progress=False))
     random = METHODS["random"].condense(cora, budget, CoresetConfig(), RunOptions(seed=0))
     assert condensed.data["adj"].count_nonzero() == 0 and 0.6 < condensed.meta["krr_test_acc"] <= 1
     score = {name: evaluate_condensed(cora, c.data["x"], c.data["adj"], c.data["y"], EvalConfig(runs=2))["test_acc_mean"]
              for name, c in (("gc-sntk", condensed), ("random", random))}
     assert score["gc-sntk"] > score["random"] + 0.03, score
+
+
+def test_short_gcdm_beats_random_nodes(cora):
+    budget = resolve_budget(cora, budget=35)
+    config = METHODS["gcdm"].config_class(epochs=30, select_every=15)
+    condensed = METHODS["gcdm"].condense(cora, budget, config, RunOptions(seed=0, progress=False))
+    random = METHODS["random"].condense(cora, budget, CoresetConfig(), RunOptions(seed=0))
+    losses = [h["loss"] for h in condensed.history]
+    assert sum(losses[-5:]) < sum(losses[:5])
+    score = {name: evaluate_condensed(cora, c.data["x"], c.data["adj"], c.data["y"], EvalConfig(runs=2))["test_acc_mean"]
+             for name, c in (("gcdm", condensed), ("random", random))}
+    assert score["gcdm"] > score["random"] + 0.02, score
