@@ -61,6 +61,8 @@ class NodeGraphs(Modality):
         parser.add_argument("--runs", type=int, default=5)
         parser.add_argument("--threshold", type=float, default=0.0, help="drop synthetic edges below this weight")
         parser.add_argument("--dropout", type=float, default=0.5)
+        parser.add_argument("--lr", type=float, default=0.01, help="Adam learning rate (cut by 10 at half; default 0.01)")
+        parser.add_argument("--weight-decay", type=float, default=5e-4, help="default 5e-4")
 
     def load_data(self, args: argparse.Namespace, root: Path | None) -> NodeGraph:
         return load_node_graph(args.dataset, root, download=getattr(args, "download", False))
@@ -120,7 +122,7 @@ class NodeGraphs(Modality):
         if args.adj and not args.feat:
             raise InputError("--adj needs --feat")
         config = EvalConfig(arch=args.arch, dropout=args.dropout, threshold=args.threshold, runs=args.runs,
-                            seed=args.seed)
+                            seed=args.seed, lr=args.lr, weight_decay=args.weight_decay)
         if args.condensed:
             x, adj, y, _ = read_condensed(args.condensed)
         elif args.feat:
