@@ -50,7 +50,7 @@ def workspace(tmp_path, monkeypatch, data_root):
 
 
 def _cases(w):
-    shared, data, work = str(w["shared"]), str(w["data"]), w["work"]
+    shared, data = str(w["shared"]), str(w["data"])
     graph = ["condense", "graph", "--data-root", shared, "--dataset", "cora", "--quiet"]
     recsys = ["condense", "recsys", "--data-root", shared, "--dataset", "ml-100k-fixed", "--quiet"]
     images = ["condense", "images", "--dataset", "digits", "--quiet", "--ipc", "1"]

@@ -1,7 +1,5 @@
 """The benchmark runner: one process per condensation, resumable rows, JSON + Markdown + PNG, README blocks."""
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest

@@ -2,7 +2,6 @@
 optional dependencies, small logs, and what a user sees while a run goes right."""
 import fcntl
 import json
-import os
 import signal
 import subprocess
 import sys

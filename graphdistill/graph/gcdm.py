@@ -14,10 +14,10 @@ from graphdistill.core.errors import InputError
 from graphdistill.core.loop import BilevelSchedule, WithoutInnerTraining, run_bilevel
 from graphdistill.core.matching import distribution_distance
 from graphdistill.core.method import Condensed, RunOptions
-from graphdistill.core.synthetic import sample_per_class
-from graphdistill.graph.budget import Budget, allocate_labels, labels_from_allocation
+from graphdistill.graph.budget import Budget
+from graphdistill.graph.condensation import export, start_from_real_nodes, validation_selector
 from graphdistill.graph.data import NodeGraph
-from graphdistill.graph.evaluate import EvalConfig, RealGraphView, evaluate_condensed
+from graphdistill.graph.evaluate import RealGraphView
 from graphdistill.graph.propagation import matmul, normalize_adjacency
 from graphdistill.graph.synthetic import SyntheticGraph
 
@@ -92,27 +92,14 @@ class ReceptiveFieldMatching(WithoutInnerTraining):
 
 
 def condense_gcdm(graph: NodeGraph, budget: Budget, config: GCDMConfig, run: RunOptions) -> Condensed:
-    allocation = allocate_labels(graph.y[graph.train_idx].cpu(), budget.nodes)
-    picked = sample_per_class(graph.y[graph.train_idx].cpu(), allocation, run.generator())
-    graph = graph.to(run.device)
-    synthetic = SyntheticGraph(graph.x[graph.train_idx][picked.to(run.device)], labels_from_allocation(allocation),
-                               config.structure, config.pge_hidden, config.pge_layers).to(run.device)
+    graph, synthetic, allocation = start_from_real_nodes(graph, budget, run, config.structure, config.pge_hidden,
+                                                         config.pge_layers)
     optimizers = {"features": torch.optim.Adam([synthetic.features], lr=config.lr_feat)}
     if config.structure:
         optimizers["structure"] = torch.optim.Adam(synthetic.structure.parameters(), lr=config.lr_adj)
     problem = ReceptiveFieldMatching(graph, synthetic, config)
-    select = None
-    if config.select_every:
-        def select() -> float:
-            with torch.no_grad():
-                x, adj, y = synthetic.export()
-            return evaluate_condensed(graph, x, adj, y, EvalConfig(runs=config.select_runs, seed=run.seed),
-                                      real=problem.real)["val_acc_mean"]
-
+    select = (validation_selector(graph, synthetic, config.select_runs, run.seed, problem.real)
+              if config.select_every else None)
     schedule = BilevelSchedule(config.epochs, 1, 0, checkpoint_every=config.checkpoint_every,
                                select_every=config.select_every)
-    result = run_bilevel(problem, synthetic, optimizers, schedule, run, select=select)
-    with torch.no_grad():
-        x, adj, y = synthetic.export()
-    return Condensed.from_loop({"x": x.cpu(), "adj": adj.cpu(), "y": y.cpu()}, result,
-                               allocation={str(c): n for c, n in allocation.items()})
+    return export(synthetic, run_bilevel(problem, synthetic, optimizers, schedule, run, select=select), allocation)

@@ -19,8 +19,8 @@ from graphdistill.core.errors import InputError
 from graphdistill.core.kernels import krr_fit
 from graphdistill.core.loop import BilevelSchedule, WithoutInnerTraining, run_bilevel
 from graphdistill.core.method import Condensed, RunOptions
-from graphdistill.core.synthetic import sample_per_class
-from graphdistill.graph.budget import Budget, allocate_labels, labels_from_allocation
+from graphdistill.graph.budget import Budget
+from graphdistill.graph.condensation import export, start_from_real_nodes
 from graphdistill.graph.data import NodeGraph
 from graphdistill.graph.propagation import GraphOperators, normalize_adjacency, propagate
 from graphdistill.graph.sntk import structure_ntk
@@ -91,13 +91,10 @@ class KernelRegressionMatching(WithoutInnerTraining):
 
 
 def condense_gcsntk(graph: NodeGraph, budget: Budget, config: GCSNTKConfig, run: RunOptions) -> Condensed:
-    allocation = allocate_labels(graph.y[graph.train_idx].cpu(), budget.nodes)
-    picked = sample_per_class(graph.y[graph.train_idx].cpu(), allocation, run.generator())
-    graph = graph.to(run.device)
+    graph, synthetic, allocation = start_from_real_nodes(graph, budget, run)
+    labels = synthetic.labels
     propagated = propagate(GraphOperators(graph.adjacency())("gcn"), graph.x, config.hops)
     train, valid = NodeSet(graph, propagated, graph.train_idx), NodeSet(graph, propagated, graph.val_idx)
-    labels = labels_from_allocation(allocation).to(run.device)
-    synthetic = SyntheticGraph(graph.x[graph.train_idx][picked.to(run.device)], labels, structure=False).to(run.device)
     schedule = BilevelSchedule(config.epochs, 1, 0, checkpoint_every=config.checkpoint_every,
                                select_every=config.select_every)
     select = None
@@ -108,9 +105,6 @@ def condense_gcsntk(graph: NodeGraph, budget: Budget, config: GCSNTKConfig, run:
     result = run_bilevel(KernelRegressionMatching(train, synthetic, graph.num_classes, config), synthetic,
                          {"features": torch.optim.Adam([synthetic.features], lr=config.lr)}, schedule, run,
                          select=select)
-    with torch.no_grad():
-        x, adj, y = synthetic.export()
     test = NodeSet(graph, propagated, graph.test_idx)
-    return Condensed.from_loop({"x": x.cpu(), "adj": adj.cpu(), "y": y.cpu()}, result,
-                               allocation={str(c): n for c, n in allocation.items()},
-                               krr_test_acc=krr_accuracy(test, x, y.to(x.device), graph.num_classes, config))
+    return export(synthetic, result, allocation, krr_test_acc=krr_accuracy(
+        test, synthetic.features.detach(), labels, graph.num_classes, config))

@@ -21,9 +21,10 @@ from graphdistill.core.matching import GRADIENT_METRICS, batched_gradient_distan
 from graphdistill.core.method import Condensed, Method, RunOptions
 from graphdistill.core.registry import Registry
 from graphdistill.core.synthetic import sample_per_class
-from graphdistill.graph.budget import Budget, allocate_labels, labels_from_allocation
+from graphdistill.graph.budget import Budget, allocate_labels
+from graphdistill.graph.condensation import export, start_from_real_nodes, validation_selector
 from graphdistill.graph.data import NodeGraph
-from graphdistill.graph.evaluate import EvalConfig, RealGraphView, evaluate_condensed, fit_with_validation
+from graphdistill.graph.evaluate import EvalConfig, RealGraphView, fit_with_validation
 from graphdistill.graph.gcdm import GCDMConfig, condense_gcdm
 from graphdistill.graph.gcsntk import GCSNTKConfig, condense_gcsntk
 from graphdistill.graph.models import GCN
@@ -152,12 +153,8 @@ def _allocation(graph: NodeGraph, budget: Budget) -> dict[int, int]:
 def condense_gradient_matching(graph: NodeGraph, budget: Budget, config: GradientMatchingConfig,
                                run: RunOptions) -> Condensed:
     """GCond / GCond-X / DosCond, depending on ``config``."""
-    allocation = _allocation(graph, budget)
-    picked = sample_per_class(graph.y[graph.train_idx].cpu(), allocation, run.generator())
-    graph = graph.to(run.device)
-    features = graph.x[graph.train_idx][picked.to(run.device)]
-    synthetic = SyntheticGraph(features, labels_from_allocation(allocation), config.structure,
-                               config.pge_hidden, config.pge_layers).to(run.device)
+    graph, synthetic, allocation = start_from_real_nodes(graph, budget, run, config.structure, config.pge_hidden,
+                                                         config.pge_layers)
     optimizers = {"features": torch.optim.Adam([synthetic.features], lr=config.lr_feat)}
     phases: tuple[tuple[str, int], ...] = ()
     if config.structure:
@@ -167,21 +164,8 @@ def condense_gradient_matching(graph: NodeGraph, budget: Budget, config: Gradien
     schedule = BilevelSchedule(config.epochs, config.outer_steps, config.inner_steps, config.inner_lr, phases,
                                config.checkpoint_every, config.select_every)
     problem = GraphGradientMatching(graph, synthetic, allocation, config)
-    select = None
-    if config.select_every:
-        real = RealGraphView(graph)
-
-        def select() -> float:
-            with torch.no_grad():
-                x, adj, y = synthetic.export()
-            return evaluate_condensed(graph, x, adj, y, EvalConfig(runs=config.select_runs, seed=run.seed),
-                                      real=real)["val_acc_mean"]
-
-    result = run_bilevel(problem, synthetic, optimizers, schedule, run, select=select)
-    with torch.no_grad():
-        x, adj, y = synthetic.export()
-    return Condensed.from_loop({"x": x.cpu(), "adj": adj.cpu(), "y": y.cpu()}, result,
-                               allocation={str(c): n for c, n in allocation.items()})
+    select = validation_selector(graph, synthetic, config.select_runs, run.seed) if config.select_every else None
+    return export(synthetic, run_bilevel(problem, synthetic, optimizers, schedule, run, select=select), allocation)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@ import math
 
 import pytest
 import torch
-from torch.func import functional_call, jacrev, vmap
+from torch.func import jacrev, vmap
 
 from graphdistill.core.kernels import feature_kernel, krr_fit, krr_predict, relu_kernels
 

@@ -1,7 +1,6 @@
 """GC-SNTK's structure-based NTK and the methods built on kernels and random embeddings."""
 import math
 
-import pytest
 import torch
 
 from graphdistill.core.method import RunOptions
