@@ -16,11 +16,10 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from graphdistill.core.progress import progress_bar
-
 from graphdistill.core.checkpoint import load_checkpoint, save_checkpoint
 from graphdistill.core.errors import InputError
 from graphdistill.core.method import RunOptions, fingerprint_digest
+from graphdistill.core.progress import progress_bar
 from graphdistill.core.seed import rng_state, set_rng_state
 from graphdistill.core.synthetic import SyntheticSet
 

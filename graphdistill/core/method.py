@@ -120,7 +120,6 @@ class Method:
 
     config_class: type
     function: Callable[[Any, Any, Any, RunOptions], Condensed]
-    summary: str = ""
 
     def condense(self, data: Any, budget: Any, config: Any, run: RunOptions = RunOptions()) -> Condensed:
         """Seed every global generator from ``run.seed`` (the only place a run is seeded) and add the

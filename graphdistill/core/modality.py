@@ -9,6 +9,7 @@ Neither this module nor the CLI imports an adapter.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import importlib.util
 import time
@@ -23,7 +24,7 @@ import torch
 from graphdistill.core.config import build_config, parse_overrides, read_toml
 from graphdistill.core.data_root import resolve_data_root
 from graphdistill.core.errors import InputError
-from graphdistill.core.method import Condensed, Method, RunOptions, data_digest
+from graphdistill.core.method import Condensed, Method, RunOptions
 from graphdistill.core.output import check_output, output_modality, partial_directory
 from graphdistill.core.registry import Registry
 from graphdistill.core.runinfo import environment, peak_device_mib, peak_rss_mib, resolve_device
@@ -165,11 +166,11 @@ class Modality:
             if importlib.util.find_spec(module) is None:
                 raise InputError(f"this needs the Python package {module!r}: pip install 'graphdistill[{extra}]'")
 
-    def config_for(self, method: Method, method_name: str, dataset: str, args: argparse.Namespace) -> Any:
+    def config_for(self, method: Method, args: argparse.Namespace) -> Any:
         """Packaged defaults, then ``--config``, then flag shorthands, then ``--set`` (later layers win)."""
-        layers = _sections(self.packaged_config(method_name), dataset)
+        layers = _sections(self.packaged_config(args.method), args.dataset)
         if getattr(args, "config", None):
-            layers += _sections(read_toml(args.config), dataset)
+            layers += _sections(read_toml(args.config), args.dataset)
         layers.append({k: v for k, v in self.shorthand_settings(args).items() if v is not None})
         layers.append(parse_overrides(getattr(args, "set", None) or []))
         layers.append(dict(getattr(args, "settings", None) or {}))
@@ -184,7 +185,7 @@ class Modality:
         started = time.perf_counter()
         method = self.methods[args.method]
         self.check_requirements(args)
-        config = self.config_for(method, args.method, args.dataset, args)
+        config = self.config_for(method, args)
         device = resolve_device(args.device)
         root = resolve_data_root(args.data_root)
         out = Path(args.out) if args.out is not None else None
@@ -196,10 +197,10 @@ class Modality:
         records: list[dict[str, Any]] = []
         run = RunOptions(seed=args.seed, device=device, resume=args.resume, progress=not args.quiet,
                          callback=self.epoch_callback(data, args, records),
+                         # Method.condense adds the config, budget and seed (the one fingerprint rule).
                          fingerprint={"modality": self.name, "method": args.method, "dataset": args.dataset,
-                                      "budget": self.budget_record(budget), "seed": args.seed, "device": str(device),
-                                      "config": dataclasses.asdict(config), "data": digest})
-        with (partial_directory(out) if out is not None else _nothing()) as partial:
+                                      "device": str(device), "data": digest})
+        with partial_directory(out) if out is not None else contextlib.nullcontext() as partial:
             if partial is not None:
                 run = dataclasses.replace(run, checkpoint_path=partial / "checkpoint.pt")
             condensed = self.finish(method.condense(data, budget, config, run), data, args)
@@ -236,14 +237,6 @@ class Modality:
 
     def budget_text(self, budget: Any) -> str:
         return f"{self.budget_flag.lstrip('-')} {budget}"
-
-
-class _nothing:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: Any) -> bool:
-        return False
 
 
 def _sections(table: dict[str, Any], dataset: str) -> list[dict[str, Any]]:
@@ -307,4 +300,4 @@ def modality_of_output(path: str | Path) -> Modality:
     return get_modality(name)
 
 
-__all__ = ["Modality", "modalities", "get_modality", "modality_of_output", "data_digest", "ENTRY_POINT_GROUP"]
+__all__ = ["Modality", "modalities", "get_modality", "modality_of_output", "ENTRY_POINT_GROUP"]

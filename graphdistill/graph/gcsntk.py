@@ -65,13 +65,19 @@ class NodeSet:
         self.y = graph.y[nodes]
 
 
+def krr_predictions(real: NodeSet, x: Tensor, targets: Tensor, config: GCSNTKConfig) -> Tensor:
+    """``(n_real, classes)`` predictions for ``real`` of KRR with the SNTK fitted on the structure-free synthetic
+    nodes ``x`` and their ``targets``."""
+    k_rs, _, k_ss = structure_ntk(real.x, real.adj, x, torch.eye(len(x), device=x.device), config.aggregations,
+                                  config.layers)
+    return k_rs @ krr_fit(k_ss, targets, config.ridge, escalate=True)
+
+
 def krr_accuracy(real: NodeSet, x: Tensor, y: Tensor, num_classes: int, config: GCSNTKConfig) -> float:
-    """Accuracy on ``real`` of KRR with the SNTK fitted on the structure-free synthetic nodes ``(x, y)``."""
+    """Accuracy on ``real`` of :func:`krr_predictions` with one-hot targets of the labels ``y``."""
     with torch.no_grad():
-        k_rs, _, k_ss = structure_ntk(real.x, real.adj, x, torch.eye(len(x), device=x.device), config.aggregations,
-                                      config.layers)
-        alpha = krr_fit(k_ss, F.one_hot(y, num_classes).to(x.dtype), config.ridge, escalate=True)
-        return float(((k_rs @ alpha).argmax(1) == real.y).float().mean())
+        predictions = krr_predictions(real, x, F.one_hot(y, num_classes).to(x.dtype), config)
+    return float((predictions.argmax(1) == real.y).float().mean())
 
 
 class KernelRegressionMatching(WithoutInnerTraining):
@@ -84,10 +90,7 @@ class KernelRegressionMatching(WithoutInnerTraining):
 
     def outer_loss(self, model: nn.Module) -> Tensor:
         x, _ = self.synthetic.materialize()
-        k_rs, _, k_ss = structure_ntk(self.real.x, self.real.adj, x, torch.eye(len(x), device=x.device),
-                                      self.config.aggregations, self.config.layers)
-        alpha = krr_fit(k_ss, self.syn_targets, self.config.ridge, escalate=True)
-        return F.mse_loss(k_rs @ alpha, self.targets)
+        return F.mse_loss(krr_predictions(self.real, x, self.syn_targets, self.config), self.targets)
 
 
 def condense_gcsntk(graph: NodeGraph, budget: Budget, config: GCSNTKConfig, run: RunOptions) -> Condensed:
