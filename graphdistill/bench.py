@@ -172,18 +172,9 @@ def _run_entries(spec: dict[str, Any], stem: str, results: Results, args: argpar
                     continue
                 condensed, condense_facts = None, {}
                 if "method" in entry:
-                    out = workdir / entry["name"] / f"{budget}-{seed}"
-                    condense = [*base, "condense", modality.name, *common, "--method", entry["method"],
-                                modality.budget_flag, str(budget), "--seed", str(seed), "--out", str(out),
-                                "--overwrite", "--json", *_settings(entry.get("settings", {})),
-                                *_flags(entry.get("args", {}), fill)]
-                    if not (args.resume and (out / "meta.json").is_file()):
-                        _run_json(condense)
-                    meta = json.loads((out / "meta.json").read_text())
-                    condensed = str(out)
-                    condense_facts = {"condense_wall_s": meta["wall_s"], "peak_rss_mib": meta["peak_rss_mib"],
-                                      "peak_device_mib": meta.get("peak_device_mib"),
-                                      "condense_command": " ".join(condense[3:]), "meta": _meta_facts(meta)}
+                    condensed, condense_facts = _condense(entry, modality, [*base, "condense", modality.name, *common],
+                                                          workdir / entry["name"] / f"{budget}-{seed}", budget, seed,
+                                                          fill, args.resume)
                 for evaluation, label in zip(entry["evaluation"], labels):
                     flags = _flags(evaluation.get("args", {}), fill)
                     if condensed:
@@ -205,6 +196,21 @@ def _run_entries(spec: dict[str, Any], stem: str, results: Results, args: argpar
                     results.add(_row_key(entry["name"], budget, seed, label), row)
                     print(f"{entry['name']} budget {budget} seed {seed} {label}: "
                           f"{row['scale'] * row['value']:.2f}", flush=True)
+
+
+def _condense(entry: dict[str, Any], modality: Any, command: list[str], out: Path, budget: Any, seed: Any,
+              fill: dict[str, Any], resume: bool) -> tuple[str, dict[str, Any]]:
+    """One condensation of ``entry`` in its own process (reused from ``out`` under ``--resume``), and the facts
+    of its ``meta.json`` that a row keeps."""
+    command = [*command, "--method", entry["method"], modality.budget_flag, str(budget), "--seed", str(seed),
+               "--out", str(out), "--overwrite", "--json", *_settings(entry.get("settings", {})),
+               *_flags(entry.get("args", {}), fill)]
+    if not (resume and (out / "meta.json").is_file()):
+        _run_json(command)
+    meta = json.loads((out / "meta.json").read_text())
+    return str(out), {"condense_wall_s": meta["wall_s"], "peak_rss_mib": meta["peak_rss_mib"],
+                      "peak_device_mib": meta.get("peak_device_mib"), "condense_command": " ".join(command[3:]),
+                      "meta": _meta_facts(meta)}
 
 
 def _per_run(metrics: dict[str, Any], metric: str) -> list[float]:
