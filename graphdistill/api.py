@@ -65,6 +65,6 @@ def evaluate(modality: str, **options: Any) -> dict[str, Any]:
 
 
 def load_condensed(path: str | Path) -> Any:
-    """Load any modality's output, dispatching on its ``meta.json``: a PyG ``Data`` for graphs, ``(CSR
-    matrix, item tokens)`` for interaction logs, ``(x, y)`` tensors for images. Everything is validated."""
+    """Load any modality's output, dispatching on its ``meta.json``: a PyG ``Data`` for graphs, a list of
+    PyG ``Data`` for graph sets, ``(CSR matrix, item tokens)`` for interaction logs, ``(x, y)`` tensors for images. Everything is validated."""
     return modality_of_output(path).load(path)

@@ -49,6 +49,8 @@ def configure_bench(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("spec", help="benchmark spec (TOML), e.g. benchmarks/specs/smoke.toml")
     parser.add_argument("--resume", action="store_true", help="skip rows already in the results file")
     parser.add_argument("--only", action="append", default=[], metavar="NAME", help="run only these entries")
+    parser.add_argument("--budget", action="append", default=[], metavar="B",
+                        help="run only these budgets of the chosen entries (as written in the spec)")
     parser.add_argument("--render", action="store_true", help="run nothing: redraw Markdown, plots and --readme")
     parser.add_argument("--results", help="results folder (default: ../results beside the spec's folder)")
     parser.add_argument("--workdir", help="where condensed outputs are kept (default: runs/bench/<spec>)")
@@ -165,6 +167,8 @@ def _run_entries(spec: dict[str, Any], stem: str, results: Results, args: argpar
         if data_root:
             common += ["--data-root", str(Path(data_root).resolve())]
         for budget in entry.get("budgets", [None]):
+            if args.budget and budget is not None and str(budget) not in args.budget:
+                continue
             for seed in entry.get("seeds", [0]):
                 fill = {"budget": budget, "seed": seed, "data_root": data_root or ""}
                 labels = [e.get("label", "eval") for e in entry["evaluation"]]

@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from graphdistill.core.atomic import load_torch_file, read_json_if_present, staged_directory, write_json
+from graphdistill.core.atomic import read_output, staged_directory, write_json
 from graphdistill.core.errors import InputError, describe
 
 IMAGES_FILE = "images.pt"
@@ -71,14 +71,7 @@ def save_condensed(out: str | os.PathLike, x: Tensor, y: Tensor, meta: dict[str,
 
 def read_condensed(path: str | os.PathLike) -> tuple[Tensor, Tensor, dict[str, Any]]:
     """``(x, y, meta)`` from a directory written by :func:`save_condensed` (or its ``images.pt``)."""
-    path = Path(path)
-    if not path.exists():
-        raise InputError(f"no condensed images at {path}")
-    directory = path if path.is_dir() else path.parent
-    file = directory / IMAGES_FILE
-    if not file.is_file():
-        raise InputError(f"no {IMAGES_FILE} in {directory}")
-    tensors = load_torch_file(file, "condensed images")
+    file, tensors, meta = read_output(path, IMAGES_FILE, "condensed images")
     if not isinstance(tensors, dict) or not {"x", "y"} <= set(tensors):
         raise InputError(f"{file} is not a condensed image set (needs tensors x, y)")
     x, y = tensors["x"], tensors["y"]
@@ -92,7 +85,6 @@ def read_condensed(path: str | os.PathLike) -> tuple[Tensor, Tensor, dict[str, A
         raise InputError(f"{file}: y must hold non-negative integer class labels")
     if y.dim() == 2 and not torch.isfinite(y).all():
         raise InputError(f"{file}: the learned targets y contain NaN or infinite values")
-    meta = read_json_if_present(directory / META_FILE)
     classes = meta.get("num_classes") if isinstance(meta.get("num_classes"), int) else None
     if y.dim() == 1 and classes is not None and int(y.max()) >= classes:
         raise InputError(f"{file}: y holds label {int(y.max())} but the dataset has {classes} classes")

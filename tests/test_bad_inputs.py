@@ -45,14 +45,30 @@ def workspace(tmp_path, monkeypatch, data_root):
     latin = data / "recsys" / "latin" / "latin.inter"
     latin.parent.mkdir(parents=True)
     latin.write_bytes(b"user_id:token\titem_id:token\nu1\ti1\nu2\tcaf\xe9\n")
+    _tiny_tu_folders(data / "TUDataset")
     monkeypatch.chdir(work)
     return {"work": work, "data": data, "shared": data_root}
+
+
+def _tiny_tu_folders(root: Path) -> None:
+    """Broken TU folders: a missing label file, a graph without nodes, node labels of another length."""
+    def write(name: str, files: dict[str, str]) -> None:
+        (root / name / "raw").mkdir(parents=True)
+        for suffix, text in files.items():
+            (root / name / "raw" / f"{name}_{suffix}.txt").write_text(text)
+
+    ok = {"A": "1, 2\n2, 1\n3, 4\n4, 3\n", "graph_indicator": "1\n1\n2\n2\n", "graph_labels": "1\n-1\n",
+          "node_labels": "0\n1\n0\n1\n"}
+    write("NOLABELS", {k: v for k, v in ok.items() if k != "graph_labels"})
+    write("EMPTYGRAPH", {**ok, "graph_labels": "1\n-1\n1\n"})
+    write("SHORTNODES", {**ok, "node_labels": "0\n1\n0\n"})
 
 
 def _cases(w):
     shared, data = str(w["shared"]), str(w["data"])
     graph = ["condense", "graph", "--data-root", shared, "--dataset", "cora", "--quiet"]
     recsys = ["condense", "recsys", "--data-root", shared, "--dataset", "ml-100k-fixed", "--quiet"]
+    graphs = ["condense", "graphs", "--data-root", data, "--per-class", "1", "--out", "o", "--quiet"]
     images = ["condense", "images", "--dataset", "digits", "--quiet", "--ipc", "1"]
     return [
         # unknown names, impossible budgets, bad settings and configs
@@ -117,6 +133,16 @@ def _cases(w):
         (["evaluate", "images", "--dataset", "digits", "--condensed", "digits-run", "--arch", "resnet"],
          ["unknown architecture 'resnet'"]),
         (["evaluate", "images", "--dataset", "digits", "--condensed", "/nonexistent"], ["no condensed images at /nonexistent"]),
+        # graph sets
+        (graphs + ["--dataset", "NOLABELS"], ["NOLABELS_graph_labels.txt", "not found"]),
+        (graphs + ["--dataset", "EMPTYGRAPH"], ["graph 3 of 3 has no nodes"]),
+        (graphs + ["--dataset", "SHORTNODES"], ["SHORTNODES_node_labels.txt has 3 lines", "has 4"]),
+        (["condense", "graphs", "--data-root", shared, "--dataset", "MUTAG", "--per-class", "60", "--out", "o",
+          "--quiet"], ["class 0 has 51 training graphs, fewer than --per-class 60"]),
+        (["condense", "graphs", "--data-root", shared, "--dataset", "MUTAG", "--per-class", "0", "--out", "o"],
+         ["--per-class must be at least 1"]),
+        (["evaluate", "graphs", "--data-root", shared, "--dataset", "MUTAG", "--whole", "--arch", "gat"],
+         ["unknown architecture 'gat'"]),
         # benchmark runner
         (["bench", "missing.toml"], ["config file not found: missing.toml"]),
         # usage mistakes caught by the argument parser

@@ -34,7 +34,7 @@ label = "infae"
 @pytest.mark.parametrize("spec", sorted((REPO / "benchmarks" / "specs").glob("*.toml")), ids=lambda p: p.stem)
 def test_every_shipped_spec_is_valid(spec):
     entries = load_spec(spec)["entry"]
-    assert entries and all(e["modality"] in ("graph", "recsys", "images") for e in entries)
+    assert entries and all(e["modality"] in ("graph", "graphs", "recsys", "images") for e in entries)
 
 
 def test_a_spec_runs_resumes_and_renders(tmp_path, capsys):
@@ -43,7 +43,10 @@ def test_a_spec_runs_resumes_and_renders(tmp_path, capsys):
     spec.write_text(TINY)
     results = tmp_path / "results"
     argv = ["bench", str(spec), "--results", str(results), "--workdir", str(tmp_path / "work")]
-    assert main(argv) == 0
+    assert main([*argv, "--budget", "1"]) == 0  # only budget 1 (and the entry without budgets)
+    assert sorted(json.loads((results / "tiny.json").read_text())["rows"]) == [
+        "digits-random/1/0/mlp", "digits-random/1/1/mlp", "ml100k-full/None/0/infae"]
+    assert main([*argv, "--resume"]) == 0  # adds budget 3, keeps the rest
     data = json.loads((results / "tiny.json").read_text())
     assert len(data["rows"]) == 5 and data["machine"]["cpu_count"] >= 1
     row = data["rows"]["digits-random/3/1/mlp"]

@@ -60,6 +60,25 @@ def load_torch_file(path: str | os.PathLike, what: str) -> Any:
                          f"({type(exc).__name__}: {describe(exc)})") from exc
 
 
+def read_output(path: str | os.PathLike, file_name: str, what: str) -> tuple[Path, Any, dict[str, Any]]:
+    """``(file, loaded tensors, meta)`` of the output directory ``path`` (or of ``path``'s folder when it names
+    the file itself): ``file_name`` loaded with :func:`load_torch_file`, ``meta.json`` as a dict (``{}`` if absent).
+
+    Raises:
+        InputError: no such path, no ``file_name`` in it, or a file torch cannot read.
+    """
+    from graphdistill.core.errors import InputError
+
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"no {what} at {path}")
+    directory = path if path.is_dir() else path.parent
+    file = directory / file_name
+    if not file.is_file():
+        raise InputError(f"no {file_name} in {directory}")
+    return file, load_torch_file(file, what), read_json_if_present(directory / "meta.json")
+
+
 def write_json(obj: Any, path: str | os.PathLike) -> None:
     """Write ``obj`` as indented JSON (callers write inside a staged directory or rename themselves)."""
     Path(path).write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")

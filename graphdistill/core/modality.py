@@ -240,9 +240,10 @@ class Modality:
 
 
 def _sections(table: dict[str, Any], dataset: str) -> list[dict[str, Any]]:
-    """A config file's layers: top-level keys, then ``[default]``, then ``[<dataset>]``."""
+    """A config file's layers: top-level keys, then ``[default]``, then ``[<dataset>]`` (any letter case)."""
     flat = {k: v for k, v in table.items() if not isinstance(v, dict)}
-    return [flat, table.get("default", {}), table.get(dataset, {})]
+    own = next((v for k, v in table.items() if isinstance(v, dict) and k.lower() == dataset.lower()), {})
+    return [flat, table.get("default", {}), own]
 
 
 def _check_finite(condensed: Condensed) -> None:

@@ -1,4 +1,4 @@
-"""Loading node-classification graphs (Planetoid) and graph-classification sets (TUDataset).
+"""Loading node-classification graphs (Planetoid); sets of graphs are in :mod:`graphdistill.graph.classification.data`.
 
 Raw files are read with PyG's readers straight from the data root, so a read-only root works and
 nothing is written next to ``raw/``. Missing files are reported before PyG is asked for anything, and
@@ -18,7 +18,6 @@ from graphdistill.core.errors import InputError, describe
 
 PLANETOID = {"cora": "Cora", "citeseer": "CiteSeer", "pubmed": "PubMed"}
 _PLANETOID_SUFFIXES = ("x", "tx", "allx", "y", "ty", "ally", "graph", "test.index")
-TUDATASETS = ("MUTAG", "PROTEINS", "NCI1", "ENZYMES", "DD", "IMDB-BINARY", "IMDB-MULTI", "COLLAB")
 
 
 @dataclass
@@ -110,23 +109,3 @@ def load_node_graph(name: str, data_root: str | os.PathLike | None = None, downl
     return NodeGraph(key, x, data.edge_index, data.y, arange[data.train_mask], arange[data.val_mask],
                      arange[data.test_mask])
 
-
-def load_tu_dataset(name: str, data_root: str | os.PathLike | None = None):
-    """Load a TUDataset (graph classification) as one PyG ``Data`` plus slices, read-only.
-
-    Returns:
-        ``(data, slices)`` as produced by ``torch_geometric.io.read_tu_data``.
-    """
-    proper = next((t for t in TUDATASETS if t.lower() == name.lower()), None)
-    if proper is None:
-        raise InputError(f"unknown TUDataset {name!r}; known: {', '.join(TUDATASETS)}")
-    root = resolve_data_root(data_root)
-    raw_dir = root / "TUDataset" / proper / "raw" if root is not None else None
-    for suffix in ("A", "graph_indicator", "graph_labels"):
-        if raw_dir is None or not (raw_dir / f"{proper}_{suffix}.txt").is_file():
-            raise not_found(f"{proper}'s TUDataset raw files",
-                            [raw_dir / f"{proper}_{suffix}.txt"] if raw_dir is not None else [], root)
-    from torch_geometric.io import read_tu_data
-
-    data, slices, _ = read_tu_data(str(raw_dir), proper)
-    return data, slices

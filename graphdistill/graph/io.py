@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from graphdistill.core.atomic import load_torch_file, read_json_if_present, staged_directory, write_json
+from graphdistill.core.atomic import load_torch_file, read_output, staged_directory, write_json
 from graphdistill.core.errors import InputError
 from graphdistill.core.method import Condensed
 
@@ -63,16 +63,10 @@ def check_graph_tensors(x: Tensor, adj: Tensor, y: Tensor | None, source: str, n
 
 def read_condensed(path: str | os.PathLike) -> tuple[Tensor, Tensor, Tensor, dict[str, Any]]:
     """``(x, adj, y, meta)`` from a directory written by :func:`save_condensed` (or its ``graph.pt``), validated."""
-    path = Path(path)
-    if not path.exists():
-        raise InputError(f"no condensed graph at {path}")
-    directory = path if path.is_dir() else path.parent
-    file = directory / GRAPH_FILE
-    tensors = _load_tensor(file, "condensed graph")
+    file, tensors, meta = read_output(path, GRAPH_FILE, "condensed graph")
     if not isinstance(tensors, dict) or not {"x", "adj", "y"} <= set(tensors) or not all(
             isinstance(tensors[k], Tensor) for k in ("x", "adj", "y")):
         raise InputError(f"{file} is not a condensed graph (needs tensors x, adj, y)")
-    meta = read_json_if_present(directory / META_FILE)
     classes = meta.get("num_classes")
     check_graph_tensors(tensors["x"], tensors["adj"], tensors["y"], str(file),
                         classes if isinstance(classes, int) else None)

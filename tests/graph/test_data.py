@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from graphdistill.core import InputError
-from graphdistill.graph.data import load_node_graph, load_tu_dataset
+from graphdistill.graph.data import load_node_graph
 
 
 def test_cora_public_split(cora):
@@ -35,7 +35,3 @@ def test_pubmed_without_allx_fails_offline_with_a_clear_error(data_root):
     with pytest.raises(InputError, match=r"ind\.pubmed\.allx"):
         load_node_graph("pubmed", data_root)
 
-
-def test_tudataset_mutag(data_root):
-    data, slices = load_tu_dataset("mutag", data_root)
-    assert data.y.shape == (188,) and len(slices["x"]) == 189
