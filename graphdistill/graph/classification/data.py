@@ -122,9 +122,9 @@ def _read_tu(name: str, root: Path | None) -> tuple[Tensor, Tensor, Tensor, Tens
         if raw is None or not (raw / f"{proper}_{suffix}.txt").is_file():
             raise not_found(f"{proper}'s TUDataset raw file {proper}_{suffix}.txt",
                             [raw / f"{proper}_{suffix}.txt"] if raw is not None else [], root)
-    indicator = _read_ints(raw / f"{proper}_graph_indicator.txt", 1)[:, 0] - 1
-    labels = _read_ints(raw / f"{proper}_graph_labels.txt", 1)[:, 0]
-    edges = _read_ints(raw / f"{proper}_A.txt", 2).T - 1
+    indicator = _read_table(raw / f"{proper}_graph_indicator.txt")[:, 0] - 1
+    labels = _read_table(raw / f"{proper}_graph_labels.txt")[:, 0]
+    edges = _read_table(raw / f"{proper}_A.txt", 2).T - 1
     num_nodes, num_graphs = len(indicator), len(labels)
     if indicator.min() < 0 or indicator.max() >= num_graphs:
         raise InputError(f"{proper}_graph_indicator.txt names graph {int(indicator.max()) + 1} but "
@@ -132,24 +132,20 @@ def _read_tu(name: str, root: Path | None) -> tuple[Tensor, Tensor, Tensor, Tens
     if edges.size and (edges.min() < 0 or edges.max() >= num_nodes):
         raise InputError(f"{proper}_A.txt names node {int(edges.max()) + 1} but {proper}_graph_indicator.txt "
                          f"has {num_nodes} nodes")
+    def per_node(path: Path, columns: int | None, dtype: type) -> np.ndarray:
+        values = _read_table(path, columns, dtype)
+        if len(values) != num_nodes:
+            raise InputError(f"{path.name} has {len(values)} lines but {proper}_graph_indicator.txt has "
+                             f"{num_nodes}: the files do not describe the same nodes")
+        return values
+
     features = []
     attributes = raw / f"{proper}_node_attributes.txt"
     if attributes.is_file():
-        try:
-            values = np.loadtxt(attributes, delimiter=",", dtype=np.float32, ndmin=2)
-        except ValueError as exc:
-            raise InputError(f"{attributes.name} is malformed: {str(exc).splitlines()[0]}") from exc
-        if len(values) != num_nodes:
-            raise InputError(f"{attributes.name} has {len(values)} lines but {proper}_graph_indicator.txt has "
-                             f"{num_nodes}: the files do not describe the same nodes")
-        features.append(values)
+        features.append(per_node(attributes, None, np.float32))
     node_labels = raw / f"{proper}_node_labels.txt"
     if node_labels.is_file():
-        values = _read_ints(node_labels, 1)[:, 0]
-        if len(values) != num_nodes:
-            raise InputError(f"{node_labels.name} has {len(values)} lines but {proper}_graph_indicator.txt has "
-                             f"{num_nodes}: the files do not describe the same nodes")
-        codes = np.unique(values, return_inverse=True)[1]
+        codes = np.unique(per_node(node_labels, 1, np.int64)[:, 0], return_inverse=True)[1]
         features.append(np.eye(codes.max() + 1, dtype=np.float32)[codes])
     x = np.concatenate(features, 1) if features else np.ones((num_nodes, 1), dtype=np.float32)
     classes, y = np.unique(labels, return_inverse=True)
@@ -159,13 +155,14 @@ def _read_tu(name: str, root: Path | None) -> tuple[Tensor, Tensor, Tensor, Tens
             torch.from_numpy(y).long(), num_graphs)
 
 
-def _read_ints(path: Path, columns: int) -> np.ndarray:
+def _read_table(path: Path, columns: int | None = 1, dtype: type = np.int64) -> np.ndarray:
+    """A TU text file as ``(lines, columns)`` (comma-separated; ``columns=None``: any number)."""
     try:
-        values = np.loadtxt(path, delimiter="," if columns > 1 else None, dtype=np.int64, ndmin=2)
+        values = np.loadtxt(path, delimiter=None if columns == 1 else ",", dtype=dtype, ndmin=2)
     except ValueError as exc:
         raise InputError(f"{path.name} is malformed: {str(exc).splitlines()[0]}") from exc
-    if values.shape[0] == 0 or values.shape[1] != columns:
-        raise InputError(f"{path.name} must hold {columns} integer column(s) per line, got shape {values.shape}")
+    if values.shape[0] == 0 or (columns is not None and values.shape[1] != columns):
+        raise InputError(f"{path.name} must hold {columns} number column(s) per line, got shape {values.shape}")
     return values
 
 

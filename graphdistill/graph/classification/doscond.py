@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor, autograd, nn
 
 from graphdistill.core.errors import InputError
-from graphdistill.core.loop import BilevelSchedule, WithoutInnerTraining, run_bilevel
+from graphdistill.core.loop import BilevelSchedule, LoopResult, WithoutInnerTraining, run_bilevel
 from graphdistill.core.matching import GRADIENT_METRICS, gradient_distance
 from graphdistill.core.method import Condensed, RunOptions
 from graphdistill.graph.classification.batch import SparseGraphBatch
@@ -110,8 +110,6 @@ def condense_doscond_graphs(graphs: GraphSet, per_class: int, config: DosCondGra
                 group["lr"] *= 0.1
         late = BilevelSchedule(config.epochs - early, 1, 0, checkpoint_every=config.checkpoint_every)
         results.append(run_bilevel(problem, synthetic, optimizers, late, run, phase="late"))
-    losses = [loss for result in results for loss in result.losses]
-    history = [{"epoch": epoch + 1, "loss": loss} for epoch, loss in enumerate(losses)]
-    return Condensed(synthetic.export(config.discrete),
-                     {"final_loss": losses[-1], "epochs_run": len(losses), "nodes_per_graph": nodes,
-                      "resumed_from": results[0].resumed_from}, history)
+    whole = LoopResult(losses=[loss for result in results for loss in result.losses],
+                       resumed_from=results[0].resumed_from, scores=[], selected_epoch=None)
+    return Condensed.from_loop(synthetic.export(config.discrete), whole, nodes_per_graph=nodes)

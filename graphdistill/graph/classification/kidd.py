@@ -55,7 +55,7 @@ class RealKernelSide:
 
     def __init__(self, graphs: GraphSet, indices: Tensor, layers: int, device: torch.device, progress: bool,
                  chunk: int = 64):
-        self.graphs, self.indices, self.layers, self.device = graphs, indices, layers, device
+        self.graphs, self.device = graphs, device
         sizes = graphs.sizes()[indices]
         self.starts = torch.cat([torch.zeros(1, dtype=torch.long), sizes.cumsum(0)])
         self.diagonals = [torch.empty(int(self.starts[-1]), device=device) for _ in range(layers)]
