@@ -18,6 +18,10 @@ A spec is TOML::
     label = "gcn"                   # "{data_root}" in values are filled in per row
     args = { arch = "gcn", runs = 5 }
 
+An entry with ``measure = "cost"`` and no evaluation records only what its condensations cost (wall time,
+peak RSS, the graph's size); such rows also give ``<spec>-scaling.png``, peak RSS against the real graph's
+edges on log axes, with the fitted bytes per edge.
+
 Every finished row is written at once, so ``--resume`` skips what is done; rows of entries that are not
 run are never touched, so no measured number is lost. The runner imports no adapter: it finds each
 modality's budget flag and primary metric through the registry.
@@ -76,7 +80,10 @@ def load_spec(path: str | Path) -> dict[str, Any]:
                 raise InputError(f"{path}: entry {name!r} has no {key}")
         if "method" in entry and not entry.get("budgets"):
             raise InputError(f"{path}: entry {name!r} condenses ({entry['method']}) but lists no budgets")
-        if not entry.get("evaluation"):
+        if entry.get("measure") == "cost":
+            if "method" not in entry or entry.get("evaluation"):
+                raise InputError(f"{path}: cost entry {name!r} needs a method and no [[entry.evaluation]]")
+        elif not entry.get("evaluation"):
             raise InputError(f"{path}: entry {name!r} has no [[entry.evaluation]]")
     return spec
 
@@ -171,7 +178,8 @@ def _run_entries(spec: dict[str, Any], stem: str, results: Results, args: argpar
                 continue
             for seed in entry.get("seeds", [0]):
                 fill = {"budget": budget, "seed": seed, "data_root": data_root or ""}
-                labels = [e.get("label", "eval") for e in entry["evaluation"]]
+                cost_only = entry.get("measure") == "cost"
+                labels = ["cost"] if cost_only else [e.get("label", "eval") for e in entry["evaluation"]]
                 if args.resume and all(_row_key(entry["name"], budget, seed, l) in results.rows for l in labels):
                     continue
                 condensed, condense_facts = None, {}
@@ -179,7 +187,17 @@ def _run_entries(spec: dict[str, Any], stem: str, results: Results, args: argpar
                     condensed, condense_facts = _condense(entry, modality, [*base, "condense", modality.name, *common],
                                                           workdir / entry["name"] / f"{budget}-{seed}", budget, seed,
                                                           fill, args.resume)
-                for evaluation, label in zip(entry["evaluation"], labels):
+                if cost_only:
+                    wall = condense_facts["condense_wall_s"]
+                    results.add(_row_key(entry["name"], budget, seed, "cost"), {
+                        "entry": entry["name"], "modality": modality.name, "dataset": entry["dataset"],
+                        "method": entry["method"], "budget": budget, "seed": seed,
+                        "settings": entry.get("settings", {}), "evaluation": "cost", "metric": "condense_wall_s",
+                        "value": wall, "values": [wall], "scale": 1.0, "bench_command": command,
+                        "note": entry.get("note"), **condense_facts})
+                    print(f"{entry['name']} budget {budget} seed {seed}: {wall:.1f} s, "
+                          f"{condense_facts['peak_rss_mib']:.0f} MiB", flush=True)
+                for evaluation, label in zip(entry.get("evaluation", []), labels):
                     flags = _flags(evaluation.get("args", {}), fill)
                     if condensed:
                         flags += ["--condensed", condensed]
@@ -226,7 +244,7 @@ def _per_run(metrics: dict[str, Any], metric: str) -> list[float]:
 def _meta_facts(meta: dict[str, Any]) -> dict[str, Any]:
     """The small facts of a condensed output worth keeping next to its scores (not its history)."""
     keep = ("budget", "config", "num_nodes", "num_edges", "images", "compression", "ridge", "selected_epoch",
-            "epochs_run", "krr_test_acc", "ipc_equivalent", "stored_floats")
+            "epochs_run", "krr_test_acc", "ipc_equivalent", "stored_floats", "graph")
     return {k: meta[k] for k in keep if k in meta}
 
 
@@ -289,9 +307,37 @@ def write_reports(results: Results, prefix: Path) -> None:
             "Metric: accuracies in %, recommendation metrics in % as reported; mean +- std over every "
             "evaluation run of every seed; condensation wall time over seeds; peak RSS of the condensing process.",
             "", markdown_table(results), "Commands:", "", *[f"- `{c}`" for c in commands], ""]
+    fits = edge_fits(results)
+    if fits:
+        text += ["Peak RSS against the real graph's undirected edges (least squares, cost rows):", "",
+                 *[f"- {method}: {slope:.0f} bytes per edge + {intercept / 2**20:.0f} MiB" for method, (slope, intercept)
+                   in fits.items()], ""]
     prefix.parent.mkdir(parents=True, exist_ok=True)
     prefix.with_suffix(".md").write_text("\n".join(text))
     plot(results, prefix)
+
+
+def _cost_points(results: Results) -> dict[str, list[tuple[float, float]]]:
+    """Per method, ``(undirected edges, peak RSS bytes)`` of every cost row that knows its graph's size."""
+    points: dict[str, list[tuple[float, float]]] = {}
+    for row in results.rows.values():
+        edges = row.get("meta", {}).get("graph", {}).get("edges")
+        if row.get("evaluation") == "cost" and edges and row.get("peak_rss_mib"):
+            points.setdefault(row["method"], []).append((edges / 2, row["peak_rss_mib"] * 2**20))
+    return points
+
+
+def edge_fits(results: Results) -> dict[str, tuple[float, float]]:
+    """Per method with cost rows on at least two graph sizes: ``(bytes per edge, intercept bytes)``."""
+    fits = {}
+    for method, points in _cost_points(results).items():
+        xs, ys = [p[0] for p in points], [p[1] for p in points]
+        if len(set(xs)) < 2:
+            continue
+        mean_x, mean_y = sum(xs) / len(xs), sum(ys) / len(ys)
+        slope = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys)) / sum((x - mean_x) ** 2 for x in xs)
+        fits[method] = (slope, mean_y - slope * mean_x)
+    return fits
 
 
 def plot(results: Results, prefix: Path) -> None:
@@ -338,6 +384,19 @@ def plot(results: Results, prefix: Path) -> None:
     figure.tight_layout()
     figure.savefig(prefix.parent / f"{prefix.name}-time.png", dpi=110)
     plt.close(figure)
+    points, fits = _cost_points(results), edge_fits(results)
+    if points:
+        figure, axis = plt.subplots(figsize=(5.5, 3.8))
+        for method, pairs in sorted(points.items()):
+            pairs.sort()
+            slope = f", {fits[method][0]:.0f} B/edge" if method in fits else ""
+            axis.plot([p[0] for p in pairs], [p[1] / 2**20 for p in pairs], marker="o", label=f"{method}{slope}")
+        axis.set(xscale="log", yscale="log", xlabel="undirected edges of the real graph", ylabel="peak RSS (MiB)",
+                 title=results.data["title"])
+        axis.legend(fontsize=7)
+        figure.tight_layout()
+        figure.savefig(prefix.parent / f"{prefix.name}-scaling.png", dpi=110)
+        plt.close(figure)
 
 
 def render_readme(readme: Path, stem: str, results: Results) -> None:

@@ -1,10 +1,14 @@
 import os
+import tempfile
 import warnings
 from pathlib import Path
 
 import pytest
 
 warnings.filterwarnings("ignore", message=".*[Ss]parse.*")
+
+# Generated graphs (csbm) are cached; tests keep theirs out of the user's ~/.cache.
+os.environ["GRAPHDISTILL_CACHE"] = tempfile.mkdtemp(prefix="graphdistill-test-cache-")
 
 # The shared data folder sits beside the checkout (../shared/data); tests find it without GRAPHDISTILL_DATA.
 _BESIDE = Path(__file__).resolve().parent.parent.parent / "shared" / "data"

@@ -88,3 +88,39 @@ def test_committed_smoke_results_exist_and_parse():
     assert (results / "smoke.md").read_text().startswith("# Smoke")
     for plot in ("smoke-budget.png", "smoke-time.png"):
         assert (results / plot).read_bytes()[:4] == b"\x89PNG"
+
+
+COST = '''title = "cost"
+[[entry]]
+name = "scaling"
+modality = "graph"
+dataset = "{dataset}"
+method = "random"
+measure = "cost"
+budgets = [6]
+seeds = [0]
+'''
+
+
+def test_cost_entries_record_wall_time_and_memory_against_edges(tmp_path):
+    spec = tmp_path / "specs" / "cost.toml"
+    spec.parent.mkdir()
+    spec.write_text(COST.format(dataset="csbm:nodes=300,classes=3,features=4,degree=4,homophily=0.7") +
+                    COST.format(dataset="csbm:nodes=900,classes=3,features=4,degree=8,homophily=0.7")
+                    .replace('title = "cost"\n', "").replace('"scaling"', '"scaling-large"'))
+    results = tmp_path / "results"
+    assert main(["bench", str(spec), "--results", str(results), "--workdir", str(tmp_path / "work")]) == 0
+    rows = json.loads((results / "cost.json").read_text())["rows"]
+    assert sorted(rows) == ["scaling-large/6/0/cost", "scaling/6/0/cost"]
+    small, large = rows["scaling/6/0/cost"], rows["scaling-large/6/0/cost"]
+    assert small["metric"] == "condense_wall_s" and small["value"] == small["condense_wall_s"] > 0
+    assert small["meta"]["graph"]["nodes"] == 300 and large["meta"]["graph"]["edges"] > 4 * small["meta"]["graph"]["edges"]
+    assert "bytes per edge" in (results / "cost.md").read_text()
+    assert (results / "cost-scaling.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_cost_entries_need_a_method_and_no_evaluation(tmp_path):
+    spec = tmp_path / "bad.toml"
+    spec.write_text(COST.format(dataset="cora") + '[[entry.evaluation]]\nlabel = "gcn"\n')
+    with pytest.raises(InputError, match="cost entry 'scaling' needs a method and no"):
+        load_spec(spec)

@@ -8,6 +8,7 @@ from pathlib import Path
 from graphdistill.core.errors import InputError
 
 ENVIRONMENT_VARIABLE = "GRAPHDISTILL_DATA"
+CACHE_VARIABLE = "GRAPHDISTILL_CACHE"
 
 
 def resolve_data_root(explicit: str | os.PathLike | None = None) -> Path | None:
@@ -35,3 +36,11 @@ def not_found(what: str, looked_at: list[Path], root: Path | None, alternative: 
         return InputError(f"{what} not found: no data root (pass --data-root DIR or set {ENVIRONMENT_VARIABLE}"
                           f"{alternative})")
     return InputError(f"{what} not found; looked at {', '.join(str(p) for p in looked_at)} (data root {root})")
+
+
+def cache_dir() -> Path:
+    """Where generated data (and downloads on a machine with internet) are kept: ``$GRAPHDISTILL_CACHE``, else
+    ``$XDG_CACHE_HOME/graphdistill``, else ``~/.cache/graphdistill``. Never under a data root."""
+    if os.environ.get(CACHE_VARIABLE):
+        return Path(os.environ[CACHE_VARIABLE])
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "graphdistill"

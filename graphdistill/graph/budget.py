@@ -1,6 +1,8 @@
 """How many synthetic nodes, and how many of each class (GCond's allocation rule)."""
 from __future__ import annotations
 
+import os
+import warnings
 from collections import Counter
 from dataclasses import dataclass
 
@@ -62,7 +64,27 @@ def resolve_budget(graph: NodeGraph, budget: int | None = None, ratio: float | N
         raise InputError(f"budget of {resolved.nodes} synthetic nodes is below the number of classes ({classes})")
     if resolved.nodes > n_train:
         raise InputError(f"budget of {resolved.nodes} synthetic nodes is above the {n_train} training nodes")
+    _warn_if_dense_side_is_large(resolved.nodes)
     return resolved
+
+
+# A learned structure (GCond's generator: 3 layers of 128 units per node pair, kept for the backward) costs
+# about this much per synthetic node pair; the synthetic side is dense by design.
+BYTES_PER_SYNTHETIC_PAIR = 3 * 128 * 4
+DENSE_SHARE_OF_MEMORY = 0.5
+
+
+def _warn_if_dense_side_is_large(nodes: int) -> None:
+    """Warn when the dense ``n' x n'`` synthetic side may not fit in half of the machine's memory."""
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # not POSIX: no estimate, no warning
+        return
+    needed = nodes * nodes * BYTES_PER_SYNTHETIC_PAIR
+    if needed > DENSE_SHARE_OF_MEMORY * memory:
+        warnings.warn(f"{nodes} synthetic nodes: a learned dense structure needs about {needed / 2**30:.1f} GiB "
+                      f"({nodes}^2 node pairs), over half of this machine's {memory / 2**30:.1f} GiB; "
+                      "a structure-free method (gcond-x, gc-sntk) or a smaller budget fits", stacklevel=3)
 
 
 def allocate_labels(train_labels: Tensor, nodes: int) -> dict[int, int]:

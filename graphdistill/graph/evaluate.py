@@ -61,6 +61,10 @@ class RealGraphView:
         self.x = SparseOperator(graph.x) if density < 0.1 else graph.x
         self.ops = GraphOperators(graph.adjacency())
 
+    def forward(self, model: torch.nn.Module, rows: Tensor) -> Tensor:
+        """``model``'s log-probabilities at ``rows`` of the real graph (the model in eval mode)."""
+        return model(self.x, self.ops, rows)
+
 
 def check_condensed(x: Tensor, adj: Tensor, y: Tensor, graph: NodeGraph) -> None:
     """Validate a condensed graph against the real one; every problem is an :class:`InputError`."""
@@ -92,17 +96,19 @@ def fit_with_validation(config: EvalConfig, real: RealGraphView, x: Tensor, ops:
             optimizer = torch.optim.Adam(model.parameters(), lr=config.lr * 0.1, weight_decay=config.weight_decay)
         model.train()
         optimizer.zero_grad(set_to_none=True)
-        out = model(x, ops)
-        F.nll_loss(out if train_rows is None else out[train_rows], y).backward()
+        F.nll_loss(model(x, ops, train_rows), y).backward()
         optimizer.step()
+        if len(y_val) == 0:  # the inductive setting's training subgraph: keep the last state
+            continue
         model.eval()
         with torch.no_grad():
-            val = _accuracy(model(real.x, real.ops)[graph.val_idx], y_val)
+            val = _accuracy(real.forward(model, graph.val_idx), y_val)
         if val > best_val:
             best_val, best_state = val, copy.deepcopy(model.state_dict())
-    model.load_state_dict(best_state)
+    if best_state is not None:
+        model.load_state_dict(best_state)
     model.eval()
-    return model, best_val
+    return model, best_val if best_state is not None else float("nan")
 
 
 def _runs(config: EvalConfig, real: RealGraphView, x: Tensor, ops: GraphOperators, y: Tensor,
@@ -114,7 +120,7 @@ def _runs(config: EvalConfig, real: RealGraphView, x: Tensor, ops: GraphOperator
         seed_everything(config.seed + run)
         model, val = fit_with_validation(config, real, x, ops, y, train_rows)
         with torch.no_grad():
-            tests.append(_accuracy(model(real.x, real.ops)[graph.test_idx], graph.y[graph.test_idx]))
+            tests.append(_accuracy(real.forward(model, graph.test_idx), graph.y[graph.test_idx]))
         vals.append(val)
     return {"test_acc_mean": float(np.mean(tests)), "test_acc_std": float(np.std(tests)),
             "val_acc_mean": float(np.mean(vals)), "test_accs": tests, "runs": config.runs,

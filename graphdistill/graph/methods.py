@@ -28,7 +28,8 @@ from graphdistill.graph.evaluate import EvalConfig, RealGraphView, fit_with_vali
 from graphdistill.graph.gcdm import GCDMConfig, condense_gcdm
 from graphdistill.graph.gcsntk import GCSNTKConfig, condense_gcsntk
 from graphdistill.graph.models import GCN
-from graphdistill.graph.propagation import GraphOperators, normalize_adjacency, propagate
+from graphdistill.graph.propagation import GraphOperators, normalize_adjacency, propagate, propagate_rows
+from graphdistill.graph.sampler import NeighbourSampler
 from graphdistill.graph.synthetic import SyntheticGraph
 
 
@@ -53,6 +54,10 @@ class GradientMatchingConfig:
             Test nodes are never looked at.
         select_runs: GCN runs averaged for each selection score (evaluations of graphs without edges
             vary by several points from run to run).
+        real_batch: real training nodes per class drawn at every outer step for the real gradients
+            (0: all of them, GCond's full-batch setting on small graphs; GCond uses 256 on large graphs).
+        fanouts: with ``real_batch`` and the ``gcn`` matching model, the neighbours sampled per layer around the
+            drawn nodes (GCond's ``[15, 8]``), so a step never touches the whole graph.
         checkpoint_every: epochs between checkpoints (used with ``--out``; enables ``--resume``).
     """
 
@@ -73,6 +78,8 @@ class GradientMatchingConfig:
     pge_layers: int = 3
     select_every: int = 0
     select_runs: int = 1
+    real_batch: int = 0
+    fanouts: tuple = (15, 8)
     checkpoint_every: int = 10
 
     def __post_init__(self) -> None:
@@ -82,35 +89,59 @@ class GradientMatchingConfig:
             raise InputError(f"unknown matching_model {self.matching_model!r}; choose sgc or gcn")
         if min(self.lr_feat, self.lr_adj, self.inner_lr) < 0:
             raise InputError("learning rates must be non-negative")
+        if self.real_batch < 0 or not self.fanouts or any(not isinstance(f, int) or f < 1 for f in self.fanouts):
+            raise InputError(f"real_batch must be >= 0 and fanouts positive integers (got {self.real_batch}, "
+                             f"{self.fanouts})")
 
 
 class GraphGradientMatching:
     """The :class:`~graphdistill.core.MatchingProblem` of GCond.
 
-    Real gradients are taken per class on the full real graph. For the SGC matching model the real
-    side is linear in the weights after a fixed propagation, so ``A_hat^K X`` of the training nodes is
-    computed once instead of at every outer step. All per-class gradients of one side come from one
-    batched call (:func:`~graphdistill.core.weighted_nll_gradients`).
+    Real gradients are taken per class, on all training nodes or (``real_batch``) on a fresh draw of up to
+    ``real_batch`` of each class at every outer step. For the SGC matching model the real side is linear in the
+    weights after a fixed propagation, so ``A_hat^K X`` of the training nodes is computed once (the last hop for
+    those rows only). The GCN matching model runs on the whole real graph, or with ``real_batch`` on the
+    neighbour-sampled subgraph of the drawn nodes. All per-class gradients of one side come from one batched
+    call (:func:`~graphdistill.core.weighted_nll_gradients`).
     """
 
     def __init__(self, graph: NodeGraph, synthetic: SyntheticGraph, allocation: dict[int, int],
                  config: GradientMatchingConfig):
         self.config = config
         self.synthetic = synthetic
+        self.graph = graph
         self.num_features, self.num_classes = graph.num_features, graph.num_classes
-        classes = torch.tensor(list(allocation), device=graph.y.device)
+        self.classes = torch.tensor(list(allocation), device=graph.y.device)
         self.real_y = graph.y[graph.train_idx]
-        self.real_weights = _class_mean_weights(self.real_y, classes)
-        self.syn_weights = _class_mean_weights(synthetic.labels, classes)
+        self.members = [torch.nonzero(self.real_y == cls).flatten() for cls in self.classes.tolist()]
+        self.syn_weights = _class_mean_weights(synthetic.labels, self.classes)
         counts = torch.tensor(list(allocation.values()), dtype=torch.float32, device=graph.y.device)
         self.class_weights = counts / counts.max()
         if config.matching_model == "sgc":
             ops = GraphOperators(graph.adjacency())
-            self.real_args: tuple = (propagate(ops("gcn"), graph.x, config.hops)[graph.train_idx],)
-            self.real_rows = None
+            self.real_features = propagate_rows(ops, graph.x, config.hops, graph.train_idx)
+        elif config.real_batch:
+            self.sampler = NeighbourSampler(graph.edge_index, graph.num_nodes, config.fanouts)
         else:
-            view = RealGraphView(graph)
-            self.real_args, self.real_rows = (view.x, view.ops), graph.train_idx
+            self.view = RealGraphView(graph)
+
+    def real_side(self) -> tuple[tuple, Tensor, Tensor, Tensor | None]:
+        """``(model args, labels, (K, m) class weights, scored rows)`` of this step's real nodes."""
+        if self.config.real_batch:
+            # drawn from the global generator, which the loop checkpoints: a resumed run draws the same nodes
+            picked = torch.cat([m[torch.randperm(len(m), device=m.device)[:self.config.real_batch]]
+                                for m in self.members])
+        else:
+            picked = torch.arange(len(self.real_y), device=self.real_y.device)
+        y = self.real_y[picked]
+        weights = _class_mean_weights(y, self.classes)
+        if self.config.matching_model == "sgc":
+            return (self.real_features[picked],), y, weights, None
+        if not self.config.real_batch:
+            return (self.view.x, self.view.ops), y, weights, self.graph.train_idx
+        subgraph = self.sampler.sample(self.graph.train_idx[picked])
+        args = (self.graph.x[subgraph.nodes], GraphOperators(subgraph.adjacency()))
+        return args, y, weights, torch.arange(subgraph.num_seeds, device=y.device)
 
     def new_model(self) -> nn.Module:
         device = self.real_y.device
@@ -127,8 +158,7 @@ class GraphGradientMatching:
     def outer_loss(self, model: nn.Module) -> Tensor:
         # vmap cannot trace the GCN's sparse real graph; the SGC's inputs are dense on both sides.
         vectorize = self.config.matching_model == "sgc"
-        real = weighted_nll_gradients(model, self.real_args, self.real_y, self.real_weights, self.real_rows,
-                                      vectorize, create_graph=False)
+        real = weighted_nll_gradients(model, *self.real_side(), vectorize, create_graph=False)
         syn_args = self._synthetic_args(*self.synthetic.materialize())
         syn = weighted_nll_gradients(model, syn_args, self.synthetic.labels, self.syn_weights, vectorize=vectorize)
         return (self.class_weights * batched_gradient_distance(syn, real, self.config.distance)).sum()
@@ -212,7 +242,7 @@ def condense_coreset(graph: NodeGraph, budget: Budget, config: CoresetConfig, ru
             parts.append(pool[select(embeddings[pool], count)])
         picked = torch.cat(parts)
     nodes = graph.train_idx.cpu()[picked]
-    adj = graph.adjacency().cpu().to_dense()[nodes][:, nodes]
+    adj = graph.to("cpu").induced_adjacency(nodes)
     info["selected_nodes"] = nodes.tolist()
     return Condensed({"x": graph.x.cpu()[nodes], "adj": adj, "y": graph.y.cpu()[nodes]}, info)
 

@@ -27,7 +27,8 @@ class NodeGraphs(Modality):
     output_file = GRAPH_FILE
     budget_flag = "--budget"
     primary_metric = "test_acc_mean"
-    datasets = "cora, citeseer or pubmed (Planetoid public split)"
+    datasets = ("cora, citeseer, pubmed (Planetoid), ogbn-arxiv, ogbn-products (OGB layout under the data root), "
+                "csbm-arxiv, csbm-products, csbm:key=value,... (generated, cached) or file:PATH (.pt or .npz)")
     default_method = "gcond"
 
     @property
@@ -39,6 +40,12 @@ class NodeGraphs(Modality):
     def add_data_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--download", action="store_true",
                             help="without a data root, let PyG download the raw files into ~/.cache/graphdistill")
+        parser.add_argument("--split", help="replace the dataset's split: train/val/test fractions drawn per class "
+                                            "(0.6/0.2/0.2, the default where a dataset has none) or "
+                                            "per-class:TRAIN/VAL/TEST (per-class:20/500/1000); evaluate: the "
+                                            "condensed output's")
+        parser.add_argument("--split-seed", type=int, default=None,
+                            help="seed of a drawn split (default 0; evaluate: the condensed output's)")
 
     def add_condense_arguments(self, parser: argparse.ArgumentParser) -> None:
         size = parser.add_mutually_exclusive_group(required=True)
@@ -46,6 +53,9 @@ class NodeGraphs(Modality):
         size.add_argument("--ratio", type=float, help="synthetic nodes as a fraction of --ratio-of")
         parser.add_argument("--ratio-of", default="labelled", choices=("labelled", "train", "graph"),
                             help="basis of --ratio (default: labelled training nodes, GCond's r)")
+        parser.add_argument("--setting", default="transductive", choices=("transductive", "inductive"),
+                            help="inductive (GCond's Flickr/Reddit setting): condensation sees only the subgraph "
+                                 "induced by the training nodes; evaluation still tests on the full graph")
         parser.add_argument("--eval-every", type=int, default=0, metavar="N",
                             help="score the synthetic graph (1 GCN run) every N epochs; recorded in meta.json")
 
@@ -65,7 +75,14 @@ class NodeGraphs(Modality):
         parser.add_argument("--weight-decay", type=float, default=5e-4, help="default 5e-4")
 
     def load_data(self, args: argparse.Namespace, root: Path | None) -> NodeGraph:
-        return load_node_graph(args.dataset, root, download=getattr(args, "download", False))
+        graph = load_node_graph(args.dataset, root, download=getattr(args, "download", False), split=args.split,
+                                split_seed=args.split_seed or 0)
+        if getattr(args, "setting", "transductive") == "inductive":
+            if getattr(args, "eval_every", 0):
+                raise InputError("--eval-every scores on the real validation and test nodes, which the inductive "
+                                 "setting keeps out of condensation; evaluate the output instead")
+            return graph.training_subgraph()
+        return graph
 
     def digest(self, data: NodeGraph) -> str:
         return data_digest(data.x, data.edge_index, data.y, data.train_idx, data.val_idx, data.test_idx)
@@ -107,7 +124,7 @@ class NodeGraphs(Modality):
     def describe(self, condensed: Condensed, data: NodeGraph, args: argparse.Namespace) -> dict[str, Any]:
         return {"dataset": data.name, "num_nodes": int(condensed.data["x"].shape[0]),
                 "num_edges": int((condensed.data["adj"] > 0).sum()), "num_classes": data.num_classes,
-                "num_features": data.num_features}
+                "num_features": data.num_features, "graph": data.facts}
 
     def save(self, out: Path, condensed: Condensed, overwrite: bool) -> None:
         save_condensed(out, condensed, overwrite=overwrite)
@@ -124,7 +141,11 @@ class NodeGraphs(Modality):
         config = EvalConfig(arch=args.arch, dropout=args.dropout, threshold=args.threshold, runs=args.runs,
                             seed=args.seed, lr=args.lr, weight_decay=args.weight_decay)
         if args.condensed:
-            x, adj, y, _ = read_condensed(args.condensed)
+            x, adj, y, meta = read_condensed(args.condensed)
+            drawn = meta.get("graph", {})
+            if args.split is None and drawn.get("split", "given") != "given":
+                args.split = drawn["split"]
+                args.split_seed = drawn.get("split_seed", 0) if args.split_seed is None else args.split_seed
         elif args.feat:
             x, adj, y = read_external(args.feat, args.adj, args.labels)
         graph = self.load_data(args, root).to(device)

@@ -1,17 +1,19 @@
 """GNNs for evaluation and matching, written on normalised adjacency operators.
 
 Every model maps ``(x, ops)`` to ``(n, classes)`` log-probabilities, where ``x`` is ``(n, F)`` dense or
-sparse and ``ops`` a :class:`~graphdistill.graph.propagation.GraphOperators`. The same code runs on a
+sparse and ``ops`` a :class:`~graphdistill.graph.propagation.GraphOperators`; ``rows (k,)`` asks for the
+``(k, classes)`` rows of those nodes only, and the last propagation is then done for them alone. The same code runs on a
 dense synthetic adjacency and on the sparse real graph. Linear layers use PyTorch's default
 initialisation, which is GCond's uniform(-1/sqrt(fan_in), 1/sqrt(fan_in)).
 """
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from graphdistill.core.registry import Registry
-from graphdistill.graph.propagation import GraphOperators, matmul, propagate
+from graphdistill.graph.propagation import GraphOperators, at_rows, matmul, propagate_rows
 
 ARCHITECTURES: Registry[type[nn.Module]] = Registry("architecture")
 
@@ -41,12 +43,15 @@ class GCN(_TwoLayer):
         self.lin1 = _Linear(in_channels, hidden)
         self.lin2 = nn.Linear(hidden, out_channels)
 
-    def forward(self, x: Tensor, ops: GraphOperators) -> Tensor:
-        a_hat = ops("gcn")
+    def forward(self, x: Tensor, ops: GraphOperators, rows: Tensor | None = None) -> Tensor:
         # A (X W) + b is GCond's GraphConvolution; the bias is added after propagation.
-        h = matmul(a_hat, matmul(x, self.lin1.weight.t())) + self.lin1.bias
+        if isinstance(x, Tensor) and x.layout == torch.strided and x.shape[1] <= self.lin1.out_features:
+            # (A X) W: the narrower product first, and A X of constant features is computed once
+            h = matmul(ops.propagated("gcn", x), self.lin1.weight.t()) + self.lin1.bias
+        else:
+            h = matmul(ops("gcn"), matmul(x, self.lin1.weight.t())) + self.lin1.bias
         h = self._between(h)
-        return F.log_softmax(matmul(a_hat, h @ self.lin2.weight.t()) + self.lin2.bias, dim=-1)
+        return F.log_softmax(matmul(ops("gcn", rows), h @ self.lin2.weight.t()) + self.lin2.bias, dim=-1)
 
 
 @ARCHITECTURES.register("sgc")
@@ -58,9 +63,9 @@ class SGC(nn.Module):
         self.hops = hops
         self.lin = _Linear(in_channels, out_channels)
 
-    def forward(self, x: Tensor, ops: GraphOperators) -> Tensor:
-        h = propagate(ops("gcn"), matmul(x, self.lin.weight.t()), self.hops)
-        return F.log_softmax(h + self.lin.bias, dim=-1)
+    def forward(self, x: Tensor, ops: GraphOperators, rows: Tensor | None = None) -> Tensor:
+        return F.log_softmax(propagate_rows(ops, matmul(x, self.lin.weight.t()), self.hops, rows) + self.lin.bias,
+                             dim=-1)
 
 
 @ARCHITECTURES.register("appnp")
@@ -74,12 +79,13 @@ class APPNP(_TwoLayer):
         self.lin2 = nn.Linear(hidden, out_channels)
         self.hops, self.alpha = hops, alpha
 
-    def forward(self, x: Tensor, ops: GraphOperators) -> Tensor:
+    def forward(self, x: Tensor, ops: GraphOperators, rows: Tensor | None = None) -> Tensor:
         h0 = self.lin2(self._between(self.lin1(x)))
-        a_hat, h = ops("gcn"), h0
-        for _ in range(self.hops):
-            h = (1 - self.alpha) * matmul(a_hat, h) + self.alpha * h0
-        return F.log_softmax(h, dim=-1)
+        h = h0
+        for hop in range(self.hops):
+            last = rows if hop == self.hops - 1 else None
+            h = (1 - self.alpha) * matmul(ops("gcn", last), h) + self.alpha * at_rows(h0, last)
+        return F.log_softmax(h if self.hops else at_rows(h, rows), dim=-1)
 
 
 @ARCHITECTURES.register("cheby")
@@ -92,11 +98,10 @@ class ChebNet(_TwoLayer):
         self.root1, self.hop1 = _Linear(in_channels, hidden), _Linear(in_channels, hidden)
         self.root2, self.hop2 = nn.Linear(hidden, out_channels), nn.Linear(hidden, out_channels, bias=False)
 
-    def forward(self, x: Tensor, ops: GraphOperators) -> Tensor:
-        laplacian = ops("sym")
-        h = self.root1(x) - matmul(laplacian, matmul(x, self.hop1.weight.t()))
+    def forward(self, x: Tensor, ops: GraphOperators, rows: Tensor | None = None) -> Tensor:
+        h = self.root1(x) - matmul(ops("sym"), matmul(x, self.hop1.weight.t()))
         h = self._between(h)
-        return F.log_softmax(self.root2(h) - matmul(laplacian, self.hop2(h)), dim=-1)
+        return F.log_softmax(self.root2(at_rows(h, rows)) - matmul(ops("sym", rows), self.hop2(h)), dim=-1)
 
 
 @ARCHITECTURES.register("sage")
@@ -108,10 +113,9 @@ class GraphSAGE(_TwoLayer):
         self.root1, self.neigh1 = _Linear(in_channels, hidden), _Linear(in_channels, hidden)
         self.root2, self.neigh2 = nn.Linear(hidden, out_channels), nn.Linear(hidden, out_channels, bias=False)
 
-    def forward(self, x: Tensor, ops: GraphOperators) -> Tensor:
-        mean = ops("row")
-        h = self._between(self.root1(x) + matmul(mean, matmul(x, self.neigh1.weight.t())))
-        return F.log_softmax(self.root2(h) + matmul(mean, self.neigh2(h)), dim=-1)
+    def forward(self, x: Tensor, ops: GraphOperators, rows: Tensor | None = None) -> Tensor:
+        h = self._between(self.root1(x) + matmul(ops("row"), matmul(x, self.neigh1.weight.t())))
+        return F.log_softmax(self.root2(at_rows(h, rows)) + matmul(ops("row", rows), self.neigh2(h)), dim=-1)
 
 
 @ARCHITECTURES.register("mlp")
@@ -123,5 +127,7 @@ class MLP(_TwoLayer):
         self.lin1 = _Linear(in_channels, hidden)
         self.lin2 = nn.Linear(hidden, out_channels)
 
-    def forward(self, x: Tensor, ops: GraphOperators) -> Tensor:
-        return F.log_softmax(self.lin2(self._between(self.lin1(x))), dim=-1)
+    def forward(self, x: Tensor, ops: GraphOperators, rows: Tensor | None = None) -> Tensor:
+        if isinstance(x, Tensor):  # rows first: the other nodes' hidden units are never needed
+            return F.log_softmax(self.lin2(self._between(self.lin1(at_rows(x, rows)))), dim=-1)
+        return F.log_softmax(self.lin2(at_rows(self._between(self.lin1(x)), rows)), dim=-1)

@@ -4,6 +4,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from graphdistill.core.indexing import concatenated_ranges
+
 NORMALIZATIONS = ("gcn", "sym", "row")
 
 
@@ -51,6 +53,16 @@ def normalize_adjacency(adj: Tensor, kind: str = "gcn") -> Tensor:
         indices, values = merged.indices(), merged.values()
     scaled = _degree_scaled(indices, values, n, kind)
     return torch.sparse_coo_tensor(indices, scaled, (n, n)).coalesce().to_sparse_csr()
+
+
+def propagate_rows(ops: "GraphOperators", x: Tensor, hops: int, rows: Tensor | None = None, kind: str = "gcn"
+                   ) -> Tensor:
+    """``(A_kind^hops @ x)[rows]`` with the last product done for ``rows`` alone (all rows when ``None``): on a
+    large graph the real side of SGC matching needs the training rows only, and never more than one
+    ``(N, F)`` intermediate is held."""
+    if hops == 0:
+        return at_rows(x, rows)
+    return matmul(ops(kind, rows), propagate(ops(kind), x, hops - 1))
 
 
 class SparseOperator:
@@ -107,10 +119,46 @@ class GraphOperators:
 
     def __init__(self, adj: Tensor):
         self.adj = adj
-        self._cache: dict[str, Tensor] = {}
+        self._cache: dict[str, Tensor | SparseOperator] = {}
+        self._rows: dict[tuple[str, int], tuple[Tensor, Tensor]] = {}
+        self._propagated: dict[str, tuple[Tensor, int, Tensor]] = {}
 
-    def __call__(self, kind: str) -> Tensor | SparseOperator:
+    def __call__(self, kind: str, rows: Tensor | None = None) -> Tensor | SparseOperator:
+        """The ``kind`` normalisation; with ``rows``, only those rows (for outputs wanted at a few nodes only)."""
         if kind not in self._cache:
             normalized = normalize_adjacency(self.adj, kind)
             self._cache[kind] = normalized if normalized.layout == torch.strided else SparseOperator(normalized)
-        return self._cache[kind]
+        operator = self._cache[kind]
+        if rows is None:
+            return operator
+        key = (kind, id(rows))
+        if key not in self._rows or self._rows[key][0] is not rows:
+            selected = csr_rows(operator.matrix, rows) if isinstance(operator, SparseOperator) else operator[rows]
+            self._rows[key] = (rows, selected)
+        return self._rows[key][1]
+
+    def propagated(self, kind: str, x: Tensor) -> Tensor:
+        """``A_kind @ x``, kept for a constant ``x`` (one that does not require grad): the first propagation of
+        fixed real features is then paid once, not at every forward."""
+        if x.requires_grad:
+            return matmul(self(kind), x)
+        cached = self._propagated.get(kind)
+        if cached is None or cached[0] is not x or cached[1] != x._version:
+            cached = (x, x._version, matmul(self(kind), x))
+            self._propagated[kind] = cached
+        return cached[2]
+
+
+def csr_rows(matrix: Tensor, rows: Tensor) -> Tensor:
+    """Rows ``rows (k,)`` of a CSR ``(n, m)`` matrix as a CSR ``(k, m)`` matrix."""
+    crow = matrix.crow_indices()
+    starts, ends = crow[rows], crow[rows + 1]
+    positions = concatenated_ranges(starts, ends)
+    new_crow = torch.cat([crow.new_zeros(1), (ends - starts).cumsum(0)])
+    return torch.sparse_csr_tensor(new_crow, matrix.col_indices()[positions], matrix.values()[positions],
+                                   (len(rows), matrix.shape[1]))
+
+
+def at_rows(out: Tensor, rows: Tensor | None) -> Tensor:
+    """``out[rows]``, or all of ``out`` when ``rows`` is ``None``."""
+    return out if rows is None else out[rows]

@@ -56,3 +56,15 @@ def test_budget_semantics(cora):
 def test_impossible_budgets(cora, kwargs, message):
     with pytest.raises(InputError, match=message):
         resolve_budget(cora, **kwargs)
+
+
+def test_a_budget_whose_dense_side_exceeds_memory_warns(cora, monkeypatch):
+    import os
+
+    import pytest
+
+    from graphdistill.graph import budget as budget_module
+
+    monkeypatch.setattr(os, "sysconf", lambda name: {"SC_PAGE_SIZE": 4096, "SC_PHYS_PAGES": 1000}[name])
+    with pytest.warns(UserWarning, match="100 synthetic nodes: a learned dense structure needs"):
+        budget_module.resolve_budget(cora, budget=100)

@@ -136,3 +136,26 @@ def test_periodic_evaluation_is_recorded_and_does_not_change_the_result(tmp_path
     plain = torch.load(tmp_path / "plain" / "graph.pt", weights_only=True)
     watched = torch.load(tmp_path / "watched" / "graph.pt", weights_only=True)
     assert torch.equal(plain["x"], watched["x"]) and torch.equal(plain["adj"], watched["adj"])
+
+
+def test_file_graph_condensed_inductively_is_evaluated_on_its_recorded_split(tmp_path, capsys):
+    """A user's graph without a split: condense sees the training subgraph only; evaluate redraws the split
+    recorded in meta.json and tests on the full graph."""
+    generator = torch.Generator().manual_seed(0)
+    y = torch.arange(120) % 3
+    x = torch.randn(120, 6, generator=generator) + torch.nn.functional.one_hot(y, 6).float() * 5
+    edges = torch.randint(0, 120, (2, 100), generator=generator)
+    torch.save({"x": x, "edge_index": edges, "y": y}, tmp_path / "mine.pt")
+    out = tmp_path / "out"
+    dataset = f"file:{tmp_path / 'mine.pt'}"
+    assert main(["condense", "graph", "--dataset", dataset, "--method", "gcond-x", "--budget", "9", "--setting",
+                 "inductive", "--split", "0.5/0.25/0.25", "--split-seed", "4", "--out", str(out), "--quiet",
+                 *SHORT, "--set", "select_every=0"]) == 0
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["graph"]["setting"] == "inductive" and meta["graph"]["condensation_nodes"] == 60
+    assert meta["graph"]["split"] == "0.5/0.25/0.25" and meta["graph"]["split_seed"] == 4
+    capsys.readouterr()
+    assert main(["evaluate", "graph", "--dataset", dataset, "--condensed", str(out), "--runs", "1", "--quiet",
+                 "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["test_acc_mean"] > 0.5  # 3 classes, features carry the label: well above chance

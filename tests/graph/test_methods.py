@@ -77,3 +77,24 @@ def test_fidelity_on_sfgc_released_structure_free_cora_graph(data_root, capsys):
 
     result = json.loads(capsys.readouterr().out.splitlines()[-1])
     assert abs(100 * result["test_acc_mean"] - 81.7) <= 1.0, result["test_acc_mean"]
+
+
+@pytest.mark.parametrize("matching_model", ["sgc", "gcn"])
+def test_real_batches_draw_at_most_real_batch_nodes_per_class_and_stay_reproducible(cora, matching_model):
+    from graphdistill.graph.methods import GraphGradientMatching
+    from graphdistill.graph.synthetic import SyntheticGraph
+
+    budget = resolve_budget(cora, 14)
+    config = GradientMatchingConfig(epochs=2, outer_steps=2, inner_steps=1, structure=False, real_batch=5,
+                                    fanouts=(3, 2), matching_model=matching_model, checkpoint_every=0)
+    synthetic = SyntheticGraph(cora.x[:14], torch.arange(7).repeat_interleave(2), False)
+    problem = GraphGradientMatching(cora, synthetic, {c: 2 for c in range(7)}, config)
+    torch.manual_seed(0)
+    args, y, weights, rows = problem.real_side()
+    assert torch.bincount(y, minlength=7).tolist() == [5] * 7 and weights.shape == (7, 35)
+    if matching_model == "gcn":
+        # the sampled subgraph around 35 seeds with fan-outs 3 and 2 holds at most 35 * (1 + 3 + 3 * 2) nodes
+        assert len(rows) == 35 and args[0].shape[0] <= 35 * 10
+    first = METHODS["gcond"].condense(cora, budget, config, RunOptions(seed=2, progress=False))
+    again = METHODS["gcond"].condense(cora, budget, config, RunOptions(seed=2, progress=False))
+    assert torch.equal(first.data["x"], again.data["x"]) and torch.isfinite(first.data["x"]).all()

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from graphdistill.core.indexing import concatenated_ranges
 from graphdistill.graph.classification.data import GraphSet
 
 POOLINGS = ("mean", "sum")
@@ -138,10 +139,3 @@ def _csr(rows: Tensor, cols: Tensor, values: Tensor, n: int) -> Tensor:
     """An ``(n, n)`` CSR matrix (duplicates summed); CSR products are the fastest sparse kernels on CPU."""
     return torch.sparse_coo_tensor(torch.stack([rows, cols]), values, (n, n), check_invariants=False
                                    ).coalesce().to_sparse_csr()
-
-
-def concatenated_ranges(starts: Tensor, ends: Tensor) -> Tensor:
-    """The concatenation of ``arange(starts[i], ends[i])`` over ``i``."""
-    lengths = ends - starts
-    offsets = torch.repeat_interleave(starts - torch.cat([lengths.new_zeros(1), lengths.cumsum(0)[:-1]]), lengths)
-    return offsets + torch.arange(int(lengths.sum()))

@@ -18,6 +18,7 @@ from torch import Tensor
 from graphdistill.core.atomic import load_torch_file
 from graphdistill.core.data_root import not_found, resolve_data_root
 from graphdistill.core.errors import InputError
+from graphdistill.core.split import stratified_split
 
 TUDATASETS = ("MUTAG", "PROTEINS", "NCI1", "NCI109", "ENZYMES", "PTC_MR", "DD", "IMDB-BINARY", "IMDB-MULTI", "COLLAB")
 FILE_PREFIX = "file:"
@@ -217,30 +218,7 @@ def _assemble(name: str, x: Tensor, edge_index: Tensor, graph_of_node: Tensor, y
     undirected = torch.unique(undirected, dim=1)  # sorted by source node, hence by graph
     edge_graph = graph_of_node[undirected[0]]
     edge_ptr = torch.cat([torch.zeros(1, dtype=torch.long), torch.bincount(edge_graph, minlength=num_graphs).cumsum(0)])
-    train_idx, val_idx, test_idx = stratified_split(y, split_seed)
+    train_idx, val_idx, test_idx = stratified_split(y, split_seed, (0.8, 0.1, 0.1))
     split = {"kind": "stratified 80/10/10", "seed": split_seed, "train": len(train_idx), "val": len(val_idx),
              "test": len(test_idx)}
     return GraphSet(name, x, undirected, ptr, edge_ptr, y, train_idx, val_idx, test_idx, split)
-
-
-def stratified_split(y: Tensor, seed: int, fractions: tuple[float, float] = (0.1, 0.1)) -> tuple[Tensor, Tensor, Tensor]:
-    """Per class, a seeded shuffle whose first 10 % go to test, the next 10 % to validation, the rest to training
-    (DosCond's proportions, kept within every class); each index set is sorted.
-
-    Raises:
-        InputError: a class with fewer than 3 graphs (it cannot appear in all three parts).
-    """
-    generator = torch.Generator().manual_seed(seed)
-    parts: list[list[Tensor]] = [[], [], []]
-    for cls in torch.unique(y).tolist():
-        members = torch.nonzero(y == cls).flatten()
-        if len(members) < 3:
-            raise InputError(f"class {cls} has {len(members)} graphs; a train/val/test split needs at least 3")
-        members = members[torch.randperm(len(members), generator=generator)]
-        n_test = max(1, int(round(fractions[0] * len(members))))
-        n_val = max(1, int(round(fractions[1] * len(members))))
-        parts[2].append(members[:n_test])
-        parts[1].append(members[n_test:n_test + n_val])
-        parts[0].append(members[n_test + n_val:])
-    train, val, test = (torch.cat(p).sort().values for p in parts)
-    return train, val, test

@@ -14,7 +14,8 @@ from graphdistill.core.kernels import krr_fit, krr_predict
 from graphdistill.core.loop import BilevelSchedule, WithoutInnerTraining, run_bilevel
 from graphdistill.core.method import Condensed, RunOptions
 from graphdistill.core.progress import progress_bar
-from graphdistill.graph.classification.batch import SparseGraphBatch, concatenated_ranges
+from graphdistill.core.indexing import concatenated_ranges
+from graphdistill.graph.classification.batch import SparseGraphBatch
 from graphdistill.graph.classification.data import GraphSet
 from graphdistill.graph.classification.gntk import graph_kernel
 from graphdistill.graph.classification.synthetic import SyntheticGraphSet, initial_graphs, per_class_labels

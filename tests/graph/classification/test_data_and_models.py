@@ -5,7 +5,8 @@ from torch_geometric.nn import GCNConv, global_mean_pool
 
 from graphdistill.core.errors import InputError
 from graphdistill.graph.classification.batch import DenseGraphBatch, SparseGraphBatch
-from graphdistill.graph.classification.data import load_graph_set, stratified_split
+from graphdistill.core.split import stratified_split
+from graphdistill.graph.classification.data import load_graph_set
 from graphdistill.graph.classification.models import GraphClassifier
 
 
