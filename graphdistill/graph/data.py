@@ -59,6 +59,12 @@ class NodeGraph:
     def num_classes(self) -> int:
         return int(self.y.max()) + 1
 
+    def operators(self) -> "GraphOperators":
+        """The normalised adjacency operators of this (undirected) graph, symmetric ones stored once."""
+        from graphdistill.graph.propagation import GraphOperators
+
+        return GraphOperators(self.adjacency(), symmetric=True)
+
     def adjacency(self) -> Tensor:
         """Unweighted ``(N, N)`` sparse COO adjacency."""
         values = torch.ones(self.edge_index.shape[1], dtype=self.x.dtype, device=self.x.device)

@@ -59,7 +59,7 @@ class RealGraphView:
         density = graph.x.count_nonzero().item() / graph.x.numel()
         # Bag-of-words features are ~1% dense; a sparse product is then ~50x cheaper than a dense one.
         self.x = SparseOperator(graph.x) if density < 0.1 else graph.x
-        self.ops = GraphOperators(graph.adjacency())
+        self.ops = graph.operators()
 
     def forward(self, model: torch.nn.Module, rows: Tensor) -> Tensor:
         """``model``'s log-probabilities at ``rows`` of the real graph (the model in eval mode)."""

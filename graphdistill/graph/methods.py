@@ -118,7 +118,7 @@ class GraphGradientMatching:
         counts = torch.tensor(list(allocation.values()), dtype=torch.float32, device=graph.y.device)
         self.class_weights = counts / counts.max()
         if config.matching_model == "sgc":
-            ops = GraphOperators(graph.adjacency())
+            ops = graph.operators()
             self.real_features = propagate_rows(ops, graph.x, config.hops, graph.train_idx)
         elif config.real_batch:
             self.sampler = NeighbourSampler(graph.edge_index, graph.num_nodes, config.fanouts)

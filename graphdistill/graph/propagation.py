@@ -73,10 +73,11 @@ class SparseOperator:
     makes the backward a plain sparse product.
     """
 
-    def __init__(self, matrix: Tensor):
+    def __init__(self, matrix: Tensor, symmetric: bool = False):
         coo = matrix.to_sparse_coo().coalesce() if matrix.layout != torch.sparse_coo else matrix.coalesce()
         self.matrix = coo.to_sparse_csr()
-        self.transpose = coo.t().coalesce().to_sparse_csr()
+        # a symmetric matrix is its own transpose: one copy instead of two (half the memory on a large graph)
+        self.transpose = self.matrix if symmetric else coo.t().coalesce().to_sparse_csr()
         self.shape = coo.shape
 
     def to_dense(self) -> Tensor:
@@ -115,10 +116,13 @@ class GraphOperators:
 
     Args:
         adj: ``(n, n)`` weighted adjacency, dense or sparse; must not require grad.
+        symmetric: ``adj`` is symmetric (an undirected graph), so its ``gcn`` and ``sym`` normalisations are too
+            and are stored once.
     """
 
-    def __init__(self, adj: Tensor):
+    def __init__(self, adj: Tensor, symmetric: bool = False):
         self.adj = adj
+        self.symmetric = symmetric
         self._cache: dict[str, Tensor | SparseOperator] = {}
         self._rows: dict[tuple[str, int], tuple[Tensor, Tensor]] = {}
         self._propagated: dict[str, tuple[Tensor, int, Tensor]] = {}
@@ -127,7 +131,8 @@ class GraphOperators:
         """The ``kind`` normalisation; with ``rows``, only those rows (for outputs wanted at a few nodes only)."""
         if kind not in self._cache:
             normalized = normalize_adjacency(self.adj, kind)
-            self._cache[kind] = normalized if normalized.layout == torch.strided else SparseOperator(normalized)
+            self._cache[kind] = normalized if normalized.layout == torch.strided else \
+                SparseOperator(normalized, self.symmetric and kind in ("gcn", "sym"))
         operator = self._cache[kind]
         if rows is None:
             return operator
