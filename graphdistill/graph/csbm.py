@@ -94,10 +94,13 @@ class CSBMSpec:
     def undirected_edges(self) -> int:
         return int(round(self.nodes * self.degree / 2))
 
+    def text(self) -> str:
+        """The spec as canonical JSON (stored with the cached graph to check it on reading)."""
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
     def key(self) -> str:
         """A file name unique to this spec."""
-        text = json.dumps(dataclasses.asdict(self), sort_keys=True)
-        return f"csbm-{self.nodes}-{hashlib.sha256(text.encode()).hexdigest()[:16]}"
+        return f"csbm-{self.nodes}-{hashlib.sha256(self.text().encode()).hexdigest()[:16]}"
 
 
 PRESETS: dict[str, CSBMSpec] = {
@@ -165,10 +168,9 @@ def load_csbm(name: str, split: str | None = None, split_seed: int = 0, progress
     unless ``split`` is given."""
     spec = parse_csbm(name)
     path = cache_dir() / "csbm" / f"{spec.key()}.pt"
-    spec_text = json.dumps(dataclasses.asdict(spec), sort_keys=True)
     tensors = load_torch_file(path, "cached csbm graph") if path.is_file() else None
-    if tensors is None or tensors.get("spec") != spec_text:
-        tensors = {**generate_csbm(spec, progress), "spec": spec_text}
+    if tensors is None or tensors.get("spec") != spec.text():
+        tensors = {**generate_csbm(spec, progress), "spec": spec.text()}
         try:
             atomic_torch_save(tensors, path)
         except OSError:  # a read-only cache only costs the next run a regeneration

@@ -113,32 +113,34 @@ class GraphGradientMatching:
         self.num_features, self.num_classes = graph.num_features, graph.num_classes
         self.classes = torch.tensor(list(allocation), device=graph.y.device)
         self.real_y = graph.y[graph.train_idx]
-        self.members = [torch.nonzero(self.real_y == cls).flatten() for cls in self.classes.tolist()]
         self.syn_weights = _class_mean_weights(synthetic.labels, self.classes)
         counts = torch.tensor(list(allocation.values()), dtype=torch.float32, device=graph.y.device)
         self.class_weights = counts / counts.max()
         if config.matching_model == "sgc":
-            ops = graph.operators()
-            self.real_features = propagate_rows(ops, graph.x, config.hops, graph.train_idx)
+            self.real_features = propagate_rows(graph.operators(), graph.x, config.hops, graph.train_idx)
         elif config.real_batch:
             self.sampler = NeighbourSampler(graph.edge_index, graph.num_nodes, config.fanouts)
-        else:
-            self.view = RealGraphView(graph)
+        if config.real_batch:
+            self.members = [torch.nonzero(self.real_y == cls).flatten() for cls in self.classes.tolist()]
+        else:  # every step sees the same real side: build it once
+            weights = _class_mean_weights(self.real_y, self.classes)
+            if config.matching_model == "sgc":
+                self.full_batch = ((self.real_features,), self.real_y, weights, None)
+            else:
+                view = RealGraphView(graph)
+                self.full_batch = ((view.x, view.ops), self.real_y, weights, graph.train_idx)
 
     def real_side(self) -> tuple[tuple, Tensor, Tensor, Tensor | None]:
         """``(model args, labels, (K, m) class weights, scored rows)`` of this step's real nodes."""
-        if self.config.real_batch:
-            # drawn from the global generator, which the loop checkpoints: a resumed run draws the same nodes
-            picked = torch.cat([m[torch.randperm(len(m), device=m.device)[:self.config.real_batch]]
-                                for m in self.members])
-        else:
-            picked = torch.arange(len(self.real_y), device=self.real_y.device)
+        if not self.config.real_batch:
+            return self.full_batch
+        # drawn from the global generator, which the loop checkpoints: a resumed run draws the same nodes
+        picked = torch.cat([m[torch.randperm(len(m), device=m.device)[:self.config.real_batch]]
+                            for m in self.members])
         y = self.real_y[picked]
         weights = _class_mean_weights(y, self.classes)
         if self.config.matching_model == "sgc":
             return (self.real_features[picked],), y, weights, None
-        if not self.config.real_batch:
-            return (self.view.x, self.view.ops), y, weights, self.graph.train_idx
         subgraph = self.sampler.sample(self.graph.train_idx[picked])
         args = (self.graph.x[subgraph.nodes], GraphOperators(subgraph.adjacency()))
         return args, y, weights, torch.arange(subgraph.num_seeds, device=y.device)
