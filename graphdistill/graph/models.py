@@ -8,6 +8,8 @@ initialisation, which is GCond's uniform(-1/sqrt(fan_in), 1/sqrt(fan_in)).
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -25,13 +27,23 @@ class _Linear(nn.Linear):
         return matmul(x, self.weight.t()) + self.bias
 
 
+def _in_row_chunks(rowwise: Callable[[Tensor], Tensor], x: Tensor, chunk: int = 16384) -> Tensor:
+    """``rowwise(x)`` computed ``chunk`` rows at a time: at inference on a large real graph the ``(chunk, hidden)``
+    intermediate then stays in cache instead of an ``(N, hidden)`` one going through memory (twice as fast on
+    169k nodes)."""
+    if x.shape[0] <= chunk:
+        return rowwise(x)
+    return torch.cat([rowwise(part) for part in x.split(chunk)])
+
+
 class _TwoLayer(nn.Module):
     def __init__(self, dropout: float):
         super().__init__()
         self.dropout = dropout
 
     def _between(self, h: Tensor) -> Tensor:
-        return F.dropout(F.relu(h), self.dropout, self.training)
+        # in place: h is always a fresh intermediate, and on a large real graph it is (N, hidden)
+        return F.dropout(F.relu(h, inplace=True), self.dropout, self.training)
 
 
 @ARCHITECTURES.register("gcn")
@@ -47,11 +59,18 @@ class GCN(_TwoLayer):
         # A (X W) + b is GCond's GraphConvolution; the bias is added after propagation.
         if isinstance(x, Tensor) and x.layout == torch.strided and x.shape[1] <= self.lin1.out_features:
             # (A X) W: the narrower product first, and A X of constant features is computed once
-            h = matmul(ops.propagated("gcn", x), self.lin1.weight.t()) + self.lin1.bias
+            first = ops.propagated("gcn", x)
+
+            def hidden_to_output(part: Tensor) -> Tensor:
+                return self._between(torch.addmm(self.lin1.bias, part, self.lin1.weight.t())) @ self.lin2.weight.t()
         else:
-            h = matmul(ops("gcn"), matmul(x, self.lin1.weight.t())) + self.lin1.bias
-        h = self._between(h)
-        return F.log_softmax(matmul(ops("gcn", rows), h @ self.lin2.weight.t()) + self.lin2.bias, dim=-1)
+            first = matmul(ops("gcn"), matmul(x, self.lin1.weight.t()))
+
+            def hidden_to_output(part: Tensor) -> Tensor:
+                return self._between(part + self.lin1.bias) @ self.lin2.weight.t()
+        inference = not (self.training or torch.is_grad_enabled())
+        out = _in_row_chunks(hidden_to_output, first) if inference else hidden_to_output(first)
+        return F.log_softmax(matmul(ops("gcn", rows), out) + self.lin2.bias, dim=-1)
 
 
 @ARCHITECTURES.register("sgc")

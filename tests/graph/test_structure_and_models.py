@@ -77,3 +77,23 @@ def test_every_architecture_runs_on_dense_and_sparse_graphs(arch):
     assert dense_out.shape == (6, 4)
     torch.testing.assert_close(dense_out.exp().sum(1), torch.ones(6))
     torch.testing.assert_close(dense_out, sparse_out, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("sparse_features", [False, True])
+def test_gcn_inference_in_row_chunks_equals_the_training_forward(sparse_features):
+    # 20,000 nodes: more than one 16,384-row chunk, so the no-grad evaluation path really splits
+    torch.manual_seed(0)
+    n, features = 20_000, 8
+    edges = torch.randint(0, n, (2, 60_000))
+    adj = torch.sparse_coo_tensor(torch.cat([edges, edges.flip(0)], 1), torch.ones(120_000), (n, n)).coalesce()
+    adj = torch.sparse_coo_tensor(adj.indices(), torch.ones_like(adj.values()), (n, n))
+    x = torch.randn(n, features)
+    if sparse_features:
+        x = x.relu().to_sparse()
+    model = ARCHITECTURES["gcn"](features, 16, 3).eval()
+    ops, rows = GraphOperators(adj, symmetric=True), torch.arange(0, n, 7)
+    with_grad = model(x, ops, rows)
+    with torch.no_grad():
+        chunked = model(x, ops, rows)
+    assert not chunked.requires_grad and with_grad.requires_grad
+    torch.testing.assert_close(chunked, with_grad.detach(), atol=1e-5, rtol=1e-5)
