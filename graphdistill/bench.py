@@ -18,6 +18,10 @@ A spec is TOML::
     label = "gcn"                   # "{data_root}" in values are filled in per row
     args = { arch = "gcn", runs = 5 }
 
+A top-level ``pivot = ["ndcg@10", "hr@10"]`` adds a table with one column per evaluation label and one row per
+(dataset, budget, entry), each cell those metrics' mean +- std, next to the stored values of the condensed output
+(a transfer table: which model trains well on which condensed set). A README block takes it with ``table=pivot``.
+
 An entry with ``measure = "cost"`` and no evaluation records only what its condensations cost (wall time,
 peak RSS, the graph's size); such rows also give ``<spec>-scaling.png``, peak RSS against the real graph's
 edges on log axes, with the fitted bytes per edge.
@@ -144,6 +148,7 @@ def run_bench(args: argparse.Namespace) -> int:
     stem = spec_path.stem
     results_dir = Path(args.results) if args.results else spec_path.resolve().parent.parent / "results"
     results = Results(results_dir / f"{stem}.json", spec.get("title", stem))
+    results.data["pivot"] = spec.get("pivot", [])
     if not args.render:
         _run_entries(spec, stem, results, args)
     write_reports(results, results_dir / stem)
@@ -295,6 +300,40 @@ def markdown_table(results: Results, filters: dict[str, str] | None = None) -> s
     return "\n".join(lines) + "\n"
 
 
+def _stored_values(row: dict[str, Any]) -> str:
+    compression = row.get("meta", {}).get("compression")
+    if compression:
+        return f"{compression['stored_values']:,} ({compression['values_ratio']:.2f}x)"
+    stored = row.get("metrics", {}).get("stored_values")
+    return f"{stored:,} (1.00x)" if stored is not None and row.get("method") == row.get("entry") else "-"
+
+
+def pivot_table(results: Results, filters: dict[str, str] | None = None) -> str:
+    """One row per (dataset, budget, entry), one column per evaluation label; each cell the spec's ``pivot``
+    metrics as mean +- std over seeds (in %), and the stored values against the original data."""
+    metrics = results.data.get("pivot") or []
+    rows = [row for row in results.rows.values() if row.get("evaluation") != "cost"
+            and all(str(row.get(k)) in v.split("|") for k, v in (filters or {}).items())]
+    labels = list(dict.fromkeys(row["evaluation"] for row in rows))
+    cells: dict[tuple, dict[str, list[dict[str, Any]]]] = {}
+    for row in rows:
+        cells.setdefault((row["dataset"], row["budget"], row["entry"]), {}).setdefault(row["evaluation"], []).append(row)
+    lines = [f"| dataset | budget | entry | stored values | {' | '.join(labels)} |",
+             "|---|---|---|---|" + "---|" * len(labels),
+             f"| | | | | {' | '.join(' / '.join(metrics) for _ in labels)} |"]
+    for (dataset, budget, entry), by_label in sorted(cells.items(), key=lambda kv: (
+            kv[0][0], _budget_order(kv[0][1]) if kv[0][1] is not None else (-1, ""), kv[0][2])):
+        members = next(iter(by_label.values()))
+        row_cells = []
+        for label in labels:
+            runs = by_label.get(label, [])
+            row_cells.append(" / ".join(
+                "{:.2f} +- {:.2f}".format(*_mean_std([r["metrics"][m] for r in runs])) for m in metrics) if runs else "-")
+        lines.append(f"| {dataset} | {budget if budget is not None else 'full'} | {entry} | "
+                     f"{_stored_values(members[0])} | {' | '.join(row_cells)} |")
+    return "\n".join(lines) + "\n"
+
+
 def write_reports(results: Results, prefix: Path) -> None:
     """``<prefix>.md`` (what was run, where, and the table) and the PNG plots."""
     data = results.data
@@ -307,6 +346,9 @@ def write_reports(results: Results, prefix: Path) -> None:
             "Metric: accuracies in %, recommendation metrics in % as reported; mean +- std over every "
             "evaluation run of every seed; condensation wall time over seeds; peak RSS of the condensing process.",
             "", markdown_table(results), "Commands:", "", *[f"- `{c}`" for c in commands], ""]
+    if results.data.get("pivot"):
+        text += [f"By evaluation ({' / '.join(results.data['pivot'])}, mean +- std over seeds):", "",
+                 pivot_table(results)]
     fits = edge_fits(results)
     if fits:
         text += ["Peak RSS against the real graph's undirected edges (least squares, cost rows):", "",
@@ -408,6 +450,7 @@ def render_readme(readme: Path, stem: str, results: Results) -> None:
         raise InputError(f"{readme} has no <!-- bench:{stem} --> ... <!-- /bench:{stem} --> block")
     for match in reversed(found):
         filters = dict(pair.split("=", 1) for pair in match.group("filters").split())
-        text = (text[:match.start()] + match.group(1) + markdown_table(results, filters) + match.group(4)
+        table = pivot_table if filters.pop("table", None) == "pivot" else markdown_table
+        text = (text[:match.start()] + match.group(1) + table(results, filters) + match.group(4)
                 + text[match.end():])
     readme.write_text(text)

@@ -4,7 +4,10 @@ the real users' interactions.
 Synthetic users are logits over items, initialised from the rows of random real users. A relaxation of
 sampling turns them into a soft interaction matrix ``S`` in ``[0, 1]``; the loss is the multinomial
 log-likelihood of the real rows under ``K(X, S) (K(S, S) + lambda tr/n I)^-1 S`` plus a cardinality
-regulariser. Two relaxations:
+regulariser. With ``learners=infae,ease`` (any of :mod:`recsys.learners`) the log-likelihood term is a weighted sum
+over learners, each learner's term rescaled to start at the first learner's initial value (so the weights compare
+like with like, and ``infae`` alone is the paper's loss); each learner's regulariser is chosen on validation.
+Two relaxations:
 
 - ``gumbel`` (the paper): the sum of ``gamma`` Gumbel-softmax samples at temperature ``tau``, clipped to 1.
 - ``mean``: ``min(1, gamma softmax(logits / tau))``, the expectation of that sum to first order in
@@ -23,12 +26,11 @@ import torch
 from torch import Tensor, nn
 
 from graphdistill.core.errors import InputError
-from graphdistill.core.kernels import krr_fit
 from graphdistill.core.loop import BilevelSchedule, WithoutInnerTraining, run_bilevel
 from graphdistill.core.method import Condensed, RunOptions
 from graphdistill.core.synthetic import SyntheticSet
-from recsys.infae import (RIDGE_GRID, SELECTION_METRIC, VALIDATION_METRICS, EvaluationSetup, ntk, pick_ridge,
-                          validation_scores)
+from recsys.infae import SELECTION_METRIC, VALIDATION_METRICS, EvaluationSetup, pick_ridge, validation_scores
+from recsys.learners import LEARNERS, parse_learners
 
 RELAXATIONS = ("mean", "gumbel")
 
@@ -45,8 +47,11 @@ class DistillCFConfig:
         cardinality_reg: weight ``c`` of ``mean row sum of S / mean real row sum``.
         relaxation: ``mean`` (closed form, default) or ``gumbel`` (the paper's sampling).
         eval_every: steps between validation scorings (ridge grid); the best state is kept.
-        select_metric: the validation metric that picks the ridge and the kept state (the paper's
-            ``hr@100``; any key of the validation metrics, e.g. ``ndcg@10``).
+        select_metric: the validation metric that picks each learner's regulariser and the kept state (the
+            paper's ``hr@100``; any key of the validation metrics, e.g. ``ndcg@10``); with several learners the
+            kept state is the best by the weighted mean of their scores.
+        learners: comma-separated learners of the outer loss (``infae``, ``ease``, ``itemknn``).
+        learner_weights: comma-separated weights of ``learners`` (normalised to sum 1; empty: equal).
         patience: stop this many steps after the best validation score (0: never).
         batch_users: real users per step (0: all of them, the paper's full batch).
         checkpoint_every: steps between checkpoints (with an output directory).
@@ -69,8 +74,11 @@ class DistillCFConfig:
     checkpoint_every: int = 50
     keep_fraction: float = 1.0
     sparse_steps: int = 300
+    learners: str = "infae"
+    learner_weights: str = ""
 
     def __post_init__(self) -> None:
+        parse_learners(self.learners, self.learner_weights)
         if self.select_metric not in VALIDATION_METRICS:
             raise InputError(f"unknown selection metric {self.select_metric!r}; choose one of "
                              f"{', '.join(VALIDATION_METRICS)}")
@@ -119,14 +127,16 @@ class _GumbelSoftmaxSum(torch.autograd.Function):
 class SyntheticUsers(SyntheticSet):
     """``(users, items)`` learnable logits; :meth:`materialize` gives the relaxed interactions in ``[0, 1]``.
 
-    The ridge of the inner KRR (chosen on validation) is a buffer, so checkpoints and the kept best state
-    carry it.
+    Each learner's regulariser (chosen on validation) and loss scale are buffers, so checkpoints and the kept
+    best state carry them.
     """
 
     def __init__(self, logits: Tensor, config: DistillCFConfig):
         super().__init__(None)
         self.logits = nn.Parameter(logits.clone().float())
-        self.register_buffer("ridge", torch.tensor(RIDGE_GRID[0], dtype=torch.float64))
+        names, _ = parse_learners(config.learners, config.learner_weights)
+        self.register_buffer("ridges", torch.tensor([LEARNERS[name].grid[0] for name in names], dtype=torch.float64))
+        self.register_buffer("loss_scales", torch.full((len(names),), float("nan"), dtype=torch.float64))
         self.config = config
 
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
@@ -144,14 +154,15 @@ class SyntheticUsers(SyntheticSet):
 
 class SparseSyntheticUsers(SyntheticSet):
     """Synthetic users with a fixed support: the ``keep`` largest entries of ``dense`` stay, as learnable
-    values ``sigmoid(theta)`` in ``(0, 1)``; every other entry is zero. Carries the ridge like
-    :class:`SyntheticUsers`."""
+    values ``sigmoid(theta)`` in ``(0, 1)``; every other entry is zero. Carries on the regularisers and loss
+    scales of the :class:`SyntheticUsers` it is made from."""
 
-    def __init__(self, dense: Tensor, keep: int, ridge: Tensor):
+    def __init__(self, dense: Tensor, keep: int, ridges: Tensor, loss_scales: Tensor):
         super().__init__(None)
         positions = dense.flatten().topk(min(keep, dense.numel())).indices.sort().values
         self.register_buffer("positions", positions)
-        self.register_buffer("ridge", ridge.detach().clone())
+        self.register_buffer("ridges", ridges.detach().clone())
+        self.register_buffer("loss_scales", loss_scales.detach().clone())
         self.shape = tuple(dense.shape)
         kept = dense.flatten()[positions].clamp(1e-4, 1 - 1e-4)
         self.values = nn.Parameter(torch.logit(kept.float()))
@@ -168,8 +179,9 @@ class SparseSyntheticUsers(SyntheticSet):
 class DistillCFProblem(WithoutInnerTraining):
     """The loss of :class:`SyntheticUsers` against the real training rows (see the module docstring)."""
 
-    def __init__(self, synthetic: SyntheticUsers, real: Tensor, config: DistillCFConfig):
+    def __init__(self, synthetic: SyntheticUsers | SparseSyntheticUsers, real: Tensor, config: DistillCFConfig):
         self.synthetic, self.real, self.config = synthetic, real, config
+        self.learners, self.weights = parse_learners(config.learners, config.learner_weights)
         self.mean_real_row_sum = float(real.sum(1).mean())
 
     def outer_loss(self, model: nn.Module) -> Tensor:
@@ -177,23 +189,33 @@ class DistillCFProblem(WithoutInnerTraining):
         target = self.real
         if 0 < self.config.batch_users < target.shape[0]:
             target = target[torch.randperm(target.shape[0], device=target.device)[:self.config.batch_users]]
-        alpha = krr_fit(ntk(support.double()), support.double(), float(self.synthetic.ridge), escalate=True)
-        alpha = alpha.to(support.dtype)
-        prediction = ntk(target, support) @ alpha
-        likelihood = (torch.log_softmax(prediction, dim=-1) * target).sum(1).mean()
+        overlap = target @ support.t()
+        losses = torch.stack([
+            -(torch.log_softmax(LEARNERS[name]().fit(support, (float(ridge),))(target, overlap)[0], dim=-1) * target)
+            .sum(1).mean() for name, ridge in zip(self.learners, self.synthetic.ridges)])
+        scales = self.synthetic.loss_scales
+        if scales.isnan().any():  # the first step: every learner's term is rescaled to start where the first's does
+            scales.copy_(losses[0].detach().double() / losses.detach().double())
+        weighted = (losses * (scales * torch.tensor(self.weights, dtype=scales.dtype, device=scales.device))
+                    .to(losses.dtype)).sum()
         cardinality = support.sum(1).mean() / self.mean_real_row_sum
-        return -likelihood + self.config.cardinality_reg * cardinality
+        return weighted + self.config.cardinality_reg * cardinality
 
 
-
-def select_ridge(synthetic: SyntheticSet, setup: EvaluationSetup, seed: int, metric: str) -> float:
-    """Score the current synthetic users on validation for every ridge; store the ridge best by ``metric`` in
-    ``synthetic`` and return that score."""
+def select_ridge(synthetic: SyntheticUsers | SparseSyntheticUsers, setup: EvaluationSetup, seed: int,
+                 config: DistillCFConfig) -> float:
+    """Score the current synthetic users on validation with every learner and every value of its grid; store
+    each learner's best value (by ``config.select_metric``) in ``synthetic`` and return the weighted mean of
+    those best scores."""
     with torch.no_grad():
         support = synthetic.materialize(seed)
-    ridge, metrics = pick_ridge(RIDGE_GRID, validation_scores(support, setup), metric)
-    synthetic.ridge.fill_(ridge)
-    return metrics[metric]
+    names, weights = parse_learners(config.learners, config.learner_weights)
+    score = 0.0
+    for index, (name, weight) in enumerate(zip(names, weights)):
+        ridge, metrics = pick_ridge(LEARNERS[name].grid, validation_scores(support, setup, name), config.select_metric)
+        synthetic.ridges[index] = ridge
+        score += weight * metrics[config.select_metric]
+    return score
 
 
 def selection_draw_seed(seed: int) -> int:
@@ -204,7 +226,8 @@ def selection_draw_seed(seed: int) -> int:
 
 def distill_cf(setup: EvaluationSetup, users: int, config: DistillCFConfig, run: RunOptions = RunOptions()) -> Condensed:
     """Run Distill-CF; ``data["interactions"]`` is the ``(users, items)`` soft interaction matrix of the best
-    validation state; ``meta`` has the ridge, the selection history and the steps run."""
+    validation state; ``meta`` has each learner's regulariser and solver, the selection history and the steps
+    run."""
     device = run.device
     train = setup.data.train
     active = torch.as_tensor((train.getnnz(1) > 0).nonzero()[0])
@@ -212,23 +235,31 @@ def distill_cf(setup: EvaluationSetup, users: int, config: DistillCFConfig, run:
     real = torch.as_tensor(train.toarray(), device=device)
     synthetic = SyntheticUsers(real[picked.to(device)], config).to(device)
     selection_seed = selection_draw_seed(run.seed)
-    initial_score = select_ridge(synthetic, setup, selection_seed, config.select_metric)
+    initial_score = select_ridge(synthetic, setup, selection_seed, config)
     result = _optimise(synthetic, setup, real, config, config.steps, run, selection_seed)
     metric = config.select_metric
-    info = {"ridge": float(synthetic.ridge), f"initial_valid_{metric}": initial_score,
+    names, weights = parse_learners(config.learners, config.learner_weights)
+    info = {"ridge": _by_learner(names, synthetic.ridges), "learner_weights": dict(zip(names, weights)),
+            "loss_scales": _by_learner(names, synthetic.loss_scales),
+            "solvers": {name: LEARNERS[name]().solver(users, real.shape[1]) for name in names},
+            f"initial_valid_{metric}": initial_score,
             f"valid_{metric}_history": result.scores, "selected_step": result.selected_epoch,
             "steps_run": len(result.losses)}
     with torch.no_grad():
         support = synthetic.materialize(selection_seed)
     if config.keep_fraction < 1:
         sparse = SparseSyntheticUsers(support, max(1, int(config.keep_fraction * setup.data.train_interactions)),
-                                      synthetic.ridge).to(device)
+                                      synthetic.ridges, synthetic.loss_scales).to(device)
         finetune = _optimise(sparse, setup, real, config, config.sparse_steps, run, selection_seed, phase="sparse")
-        info.update({"ridge": float(sparse.ridge), f"sparse_valid_{metric}_history": finetune.scores,
+        info.update({"ridge": _by_learner(names, sparse.ridges), f"sparse_valid_{metric}_history": finetune.scores,
                      "sparse_selected_step": finetune.selected_epoch, "sparse_steps_run": len(finetune.losses)})
         with torch.no_grad():
             support = sparse.materialize()
     return Condensed.from_loop({"interactions": support.cpu()}, result, **info)
+
+
+def _by_learner(names: tuple[str, ...], values: Tensor) -> dict[str, float]:
+    return {name: float(value) for name, value in zip(names, values)}
 
 
 def _optimise(synthetic: SyntheticSet, setup: EvaluationSetup, real: Tensor, config: DistillCFConfig, steps: int,
@@ -239,4 +270,4 @@ def _optimise(synthetic: SyntheticSet, setup: EvaluationSetup, real: Tensor, con
                                patience=config.patience, checkpoint_every=config.checkpoint_every)
     optimizers = {name: torch.optim.Adam(params, lr=config.lr) for name, params in synthetic.parameter_groups().items()}
     return run_bilevel(problem, synthetic, optimizers, schedule, run, phase=phase,
-                       select=lambda: select_ridge(synthetic, setup, selection_seed, config.select_metric))
+                       select=lambda: select_ridge(synthetic, setup, selection_seed, config))

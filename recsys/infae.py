@@ -1,9 +1,9 @@
-"""∞-AE (Sachdeva et al., NeurIPS 2022): kernel ridge regression with the NTK of an infinitely wide
-one-hidden-layer ReLU autoencoder, used as the recommender and as Distill-CF's inner model.
+"""Distill-CF's evaluation protocol for ∞-AE and the other closed-form learners of :mod:`recsys.learners`.
 
-Scores for users with context rows ``Q`` given support users ``S`` (the training users, or synthetic ones):
-``K(Q, S) (K(S, S) + lambda tr(K(S, S)) / n I)^-1 S``. The kernel rows are computed in chunks of users so
-that ML-1M (6,040 x 3,706) fits in memory.
+A learner is fitted on support users (the training users, or synthetic ones) once per value of its regulariser
+grid; every value is scored on validation (context: the train rows) and the best one, by HR@100 unless told
+otherwise, on test (context: train + valid rows, with AUC). Scores are computed in chunks of users so that ML-1M
+(6,040 x 3,706) fits in memory.
 """
 from __future__ import annotations
 
@@ -15,47 +15,26 @@ import scipy.sparse as sp
 import torch
 from torch import Tensor
 
-from graphdistill.core.kernels import krr_fit, relu_kernels
 from recsys.data import InteractionData
+from recsys.learners import LEARNERS, Scorer
 from recsys.metrics import RankingAccumulator, chunk_masks, fixed_negatives, item_propensity
 
-#: Distill-CF's and ∞-AE's grid of relative ridges, chosen by validation HR@100.
-RIDGE_GRID: tuple[float, ...] = (1e-5, 1e-3, 0.1, 1.0, 5.0, 50.0)
 SELECTION_METRIC = "hr@100"
 KS = (10, 100)
 #: The validation metrics a selection can use (AUC is scored on test only).
 VALIDATION_METRICS: tuple[str, ...] = tuple(f"{kind}@{k}" for kind in ("hr", "ndcg", "psp") for k in KS)
 
 
-def ntk(x: Tensor, y: Tensor | None = None) -> Tensor:
-    """∞-AE's kernel: the NTK with weight variance 2 and bias variance 0.01, ``(n, d), (m, d) -> (n, m)``."""
-    return relu_kernels(x, y, weight_var=2.0, bias_var=0.01)[0]
-
-
-def dual_coefficients(support: Tensor, ridges: tuple[float, ...]) -> list[Tensor]:
-    """``(K(S,S) + ridge tr/n I)^-1 S`` for every ridge, solved in float64 (small ridges on a 6,040-user
-    kernel are not positive definite in float32); returned in ``support``'s dtype.
-
-    A ridge too small for the kernel to be numerically positive definite (near-identical synthetic users)
-    is solved with the smallest larger power-of-ten multiple that is, as a plain solve would silently do
-    with garbage; validation then judges it like any other."""
-    kernel = ntk(support.double())
-    target = support.double()
-    return [krr_fit(kernel, target, ridge, escalate=True).to(support.dtype) for ridge in ridges]
-
-
 def _dense_rows(matrix: sp.csr_matrix, rows: slice, device: torch.device, dtype: torch.dtype) -> Tensor:
     return torch.as_tensor(matrix[rows].toarray(), device=device, dtype=dtype)
 
 
-def score_chunks(context: sp.csr_matrix, support: Tensor, alphas: list[Tensor],
+def score_chunks(context: sp.csr_matrix, scorer: Scorer, device: torch.device,
                  chunk: int = 1024) -> Iterator[tuple[slice, list[Tensor]]]:
-    """For each chunk of users: ``(rows, [K(Q, S) alpha for alpha in alphas])``, ``Q`` = their context rows."""
-    support64 = support.double()
+    """For each chunk of users: ``(rows, scorer(their context rows))``, the rows given in float64."""
     for start in range(0, context.shape[0], chunk):
         rows = slice(start, min(start + chunk, context.shape[0]))
-        kernel = ntk(_dense_rows(context, rows, support.device, torch.float64), support64).to(support.dtype)
-        yield rows, [kernel @ alpha for alpha in alphas]
+        yield rows, scorer(_dense_rows(context, rows, device, torch.float64), None)
 
 
 @dataclass
@@ -97,20 +76,21 @@ def evaluate_scores(setup: EvaluationSetup, split: str, chunks: Iterator[tuple[s
 
 
 @torch.no_grad()
-def evaluate_support(support: Tensor, setup: EvaluationSetup, ridges: tuple[float, ...] = RIDGE_GRID,
-                     chunk: int = 1024) -> dict[str, object]:
-    """∞-AE on ``support`` (``(n, items)``, real or synthetic users) with Distill-CF's protocol.
+def evaluate_support(support: Tensor, setup: EvaluationSetup, learner: str = "infae",
+                     grid: tuple[float, ...] | None = None, chunk: int = 1024) -> dict[str, object]:
+    """``learner`` trained on ``support`` (``(n, items)``, real or synthetic users) with Distill-CF's protocol.
 
-    Every ridge is scored on validation (context: train rows); the one with the best HR@100 is scored on
-    test (context: train + valid rows), with AUC.
+    Every value of ``grid`` (default: the learner's) is scored on validation (context: train rows); the one with
+    the best HR@100 is scored on test (context: train + valid rows), with AUC.
 
     Returns:
-        ``{"test": metrics, "valid": metrics of the chosen ridge, "ridge": chosen ridge}``.
+        ``{"test": metrics, "valid": metrics of the chosen value, "ridge": chosen value}``.
     """
-    ridge, valid_metrics = pick_ridge(ridges, validation_scores(support, setup, ridges, chunk))
+    model = LEARNERS[learner]()
+    ridge, valid_metrics = pick_ridge(grid or model.grid, validation_scores(support, setup, learner, grid, chunk))
     context, _ = setup.split("test")
-    alphas = dual_coefficients(support, (ridge,))
-    test = evaluate_scores(setup, "test", score_chunks(context, support, alphas, chunk), 1, with_auc=True)[0]
+    test = evaluate_scores(setup, "test", score_chunks(context, model.fit(support, (ridge,)), support.device, chunk),
+                           1, with_auc=True)[0]
     return {"test": {**test, "auc_negatives": int(setup.negatives.shape[1])}, "valid": valid_metrics, "ridge": ridge}
 
 
@@ -121,9 +101,12 @@ def pick_ridge(ridges: tuple[float, ...], metrics: list[dict[str, float]],
 
 
 @torch.no_grad()
-def validation_scores(support: Tensor, setup: EvaluationSetup, ridges: tuple[float, ...] = RIDGE_GRID,
-                      chunk: int = 1024) -> list[dict[str, float]]:
-    """Validation metrics of ∞-AE on ``support`` for every ridge (the kernel rows are computed once)."""
+def validation_scores(support: Tensor, setup: EvaluationSetup, learner: str = "infae",
+                      grid: tuple[float, ...] | None = None, chunk: int = 1024) -> list[dict[str, float]]:
+    """Validation metrics of ``learner`` on ``support`` for every value of ``grid`` (default: the learner's);
+    the work the values share (∞-AE's kernel rows) is done once."""
+    model = LEARNERS[learner]()
+    grid = grid or model.grid
     context, _ = setup.split("valid")
-    alphas = dual_coefficients(support, ridges)
-    return evaluate_scores(setup, "valid", score_chunks(context, support, alphas, chunk), len(ridges), with_auc=False)
+    chunks = score_chunks(context, model.fit(support, grid), support.device, chunk)
+    return evaluate_scores(setup, "valid", chunks, len(grid), with_auc=False)

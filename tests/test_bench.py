@@ -124,3 +124,26 @@ def test_cost_entries_need_a_method_and_no_evaluation(tmp_path):
     spec.write_text(COST.format(dataset="cora") + '[[entry.evaluation]]\nlabel = "gcn"\n')
     with pytest.raises(InputError, match="cost entry 'scaling' needs a method and no"):
         load_spec(spec)
+
+
+def test_pivot_table_has_a_column_per_evaluation_and_the_stored_values(tmp_path):
+    from graphdistill.bench import Results, pivot_table
+
+    results = Results(tmp_path / "t.json", "t")
+    results.data["pivot"] = ["ndcg@10", "hr@10"]
+
+    def row(entry, method, seed, label, ndcg, hr, meta=None, budget=50):
+        results.rows[f"{entry}/{budget}/{seed}/{label}"] = {
+            "entry": entry, "method": method, "dataset": "ml", "budget": budget, "seed": seed, "evaluation": label,
+            "metrics": {"ndcg@10": ndcg, "hr@10": hr, "stored_values": 1000}, "meta": meta or {}}
+
+    stored = {"compression": {"stored_values": 250, "values_ratio": 0.25}}
+    row("dcf", "distill-cf", 0, "infae", 30.0, 40.0, stored)
+    row("dcf", "distill-cf", 1, "infae", 32.0, 42.0, stored)
+    row("dcf", "distill-cf", 0, "EASE", 20.0, 25.0, stored)
+    row("full", "full", 0, "infae", 35.0, 45.0, budget=None)
+    lines = pivot_table(results).splitlines()
+    assert lines[0] == "| dataset | budget | entry | stored values | infae | EASE |"
+    assert lines[2] == "| | | | | ndcg@10 / hr@10 | ndcg@10 / hr@10 |"
+    assert lines[3] == "| ml | full | full | 1,000 (1.00x) | 35.00 +- 0.00 / 45.00 +- 0.00 | - |"
+    assert lines[4] == "| ml | 50 | dcf | 250 (0.25x) | 31.00 +- 1.00 / 41.00 +- 1.00 | 20.00 +- 0.00 / 25.00 +- 0.00 |"

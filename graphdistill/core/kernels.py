@@ -10,7 +10,7 @@ _COS_CLAMP = 1e-6
 
 
 def relu_kernels(x: Tensor, y: Tensor | None = None, weight_var: float = 2.0,
-                 bias_var: float = 0.01) -> tuple[Tensor, Tensor]:
+                 bias_var: float = 0.01, dot: Tensor | None = None) -> tuple[Tensor, Tensor]:
     """NTK and NNGP kernels of an infinitely wide one-hidden-layer ReLU network.
 
     The network is ``f(x) = sqrt(weight_var / h) v . relu(sqrt(weight_var / d) W x + sqrt(bias_var) b)
@@ -27,6 +27,7 @@ def relu_kernels(x: Tensor, y: Tensor | None = None, weight_var: float = 2.0,
 
     Args:
         x: ``(n, d)``; y: ``(m, d)`` (default ``x``).
+        dot: ``x @ y.T`` where the caller has it already (shared with other uses of the same product).
 
     Returns:
         ``(ntk, nngp)``, each ``(n, m)``; differentiable w.r.t. ``x`` and ``y``.
@@ -35,7 +36,7 @@ def relu_kernels(x: Tensor, y: Tensor | None = None, weight_var: float = 2.0,
     if x.dim() != 2 or y.dim() != 2 or x.shape[1] != y.shape[1]:
         raise ValueError(f"expected (n, d) and (m, d) inputs, got {tuple(x.shape)} and {tuple(y.shape)}")
     d = x.shape[1]
-    s_xy = weight_var * (x @ y.t()) / d + bias_var
+    s_xy = weight_var * (x @ y.t() if dot is None else dot) / d + bias_var
     s_xx = weight_var * (x * x).sum(1) / d + bias_var
     s_yy = weight_var * (y * y).sum(1) / d + bias_var
     norm = torch.sqrt(s_xx[:, None] * s_yy[None, :])

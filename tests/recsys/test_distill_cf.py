@@ -4,8 +4,9 @@ import pytest
 import torch
 
 from graphdistill.core.errors import InputError
-from recsys.distill_cf import DistillCFConfig, SparseSyntheticUsers, SyntheticUsers, _GumbelSoftmaxSum
-from recsys.infae import RIDGE_GRID, evaluate_support, validation_scores
+from recsys.distill_cf import DistillCFConfig, DistillCFProblem, SparseSyntheticUsers, SyntheticUsers, _GumbelSoftmaxSum
+from recsys.infae import evaluate_support, validation_scores
+from recsys.learners import InfiniteAE
 from graphdistill.core.method import RunOptions
 from recsys.methods import METHODS
 
@@ -58,8 +59,8 @@ def test_selection_metric_picks_the_ridge_and_the_kept_state(ml100k):
     config = DistillCFConfig(steps=6, eval_every=3, select_metric="ndcg@10")
     support, info = _distill(ml100k, 8, config, RunOptions(seed=2, progress=False))
     scores = validation_scores(support, ml100k)
-    best = max(range(len(RIDGE_GRID)), key=lambda i: scores[i]["ndcg@10"])
-    assert info["ridge"] == RIDGE_GRID[best]
+    best = max(range(len(InfiniteAE.grid)), key=lambda i: scores[i]["ndcg@10"])
+    assert info["ridge"] == {"infae": InfiniteAE.grid[best]}
     kept = max(score for _, score in info["valid_ndcg@10_history"])
     assert scores[best]["ndcg@10"] == pytest.approx(kept, abs=1e-6)
 
@@ -106,7 +107,7 @@ def test_head_users_are_the_most_active(ml100k):
 
 def test_sparse_users_keep_the_largest_entries_and_learn_only_them():
     dense = torch.tensor([[0.9, 0.1, 0.5], [0.2, 0.8, 0.05]])
-    sparse = SparseSyntheticUsers(dense, 3, torch.tensor(0.1))
+    sparse = SparseSyntheticUsers(dense, 3, torch.tensor([0.1]), torch.tensor([1.0]))
     matrix = sparse.materialize()
     assert torch.allclose(matrix, torch.tensor([[0.9, 0.0, 0.5], [0.0, 0.8, 0.0]]), atol=1e-5)
     matrix.sum().backward()
@@ -118,3 +119,33 @@ def test_keep_fraction_stores_that_share_of_the_training_interactions(ml100k):
     matrix, info = _distill(ml100k, 10, config, RunOptions(progress=False))
     assert int((matrix > 0).sum()) == int(0.02 * ml100k.data.train_interactions)
     assert info["sparse_steps_run"] == 5
+
+
+@pytest.mark.slow
+def test_ease_in_the_loop_makes_the_log_better_for_ease(ml100k):
+    run = RunOptions(seed=0, progress=False)
+    scores = {}
+    for learners in ("infae", "infae,ease"):
+        config = DistillCFConfig(steps=500, eval_every=100, learners=learners)
+        support, info = _distill(ml100k, 20, config, run)
+        scores[learners] = evaluate_support(support, ml100k, "ease", (250.0,))["test"]["ndcg@10"]
+    assert set(info["ridge"]) == {"infae", "ease"} and info["solvers"]["ease"].startswith("Woodbury")
+    assert info["loss_scales"]["infae"] == 1.0
+    assert scores["infae,ease"] > scores["infae"] + 2
+
+
+def test_learner_weights_normalise_the_loss_to_the_first_learners_start(ml100k):
+    real = torch.as_tensor(ml100k.data.train[:200].toarray()).float()
+    config = DistillCFConfig(learners="infae,ease", learner_weights="1,3")
+    synthetic = SyntheticUsers(real[:10], config)
+    first = DistillCFProblem(synthetic, real, config).outer_loss(None)
+    alone = {name: DistillCFProblem(SyntheticUsers(real[:10], DistillCFConfig(learners=name, cardinality_reg=0.0)),
+                                    real, dataclasses.replace(config, learners=name, learner_weights="",
+                                                              cardinality_reg=0.0)).outer_loss(None)
+             for name in ("infae", "ease")}
+    scales = synthetic.loss_scales
+    assert float(scales[0]) == 1.0
+    assert float(scales[1]) == pytest.approx(float(alone["infae"] / alone["ease"]), rel=1e-5)
+    cardinality = config.cardinality_reg * synthetic.materialize().sum(1).mean() / real.sum(1).mean()
+    # both terms start equal, so weights 1:3 give the first learner's initial loss in all
+    assert float(first) == pytest.approx(float(alone["infae"] + cardinality), rel=1e-5)
