@@ -22,7 +22,8 @@ The distilled users, the original train / valid / test rows are four benchmark f
 all share RecBole's id map. The model is built and trained on the distilled rows (soft values enter
 through the ``rating`` field); real users are then scored from their real history (EASE / ItemKNN: the
 interaction matrix is swapped; auto-encoders: the history rows are swapped) and ranked with the same
-protocol as ∞-AE (:mod:`recsys.metrics`). Models with one embedding per user (BPR, LightGCN, ...) have no
+protocol as ∞-AE (:mod:`recsys.metrics`). Auto-encoders see each user once per epoch (RecBole's loader would
+repeat a user once per interaction). Models with one embedding per user (BPR, LightGCN, ...) have no
 embedding for a real user when trained on synthetic ones and are refused.
 """
 from __future__ import annotations
@@ -146,8 +147,8 @@ def train_and_evaluate(model_name: str, setup: EvaluationSetup, distilled: sp.cs
         distilled_set.history_item_matrix = functools.partial(distilled_set.history_item_matrix, value_field="rating")
         model = get_model(model_name)(config, distilled_set).to(config["device"])
         trainer = get_trainer(config["MODEL_TYPE"], model_name)(config, model)
-        trainer.fit(TrainDataLoader(config, distilled_set, None, shuffle=True), None, saved=False,
-                    show_progress=progress)
+        trainer.fit(TrainDataLoader(config, _one_row_per_user(distilled_set) if kind == "history" else distilled_set,
+                                    None, shuffle=True), None, saved=False, show_progress=progress)
 
         user_tokens = [f"u_{t}" for t in data.user_tokens]
         context, heldout = setup.split("test")
@@ -166,6 +167,16 @@ def train_and_evaluate(model_name: str, setup: EvaluationSetup, distilled: sp.cs
                 scores = model.full_sort_predict(batch).view(len(recbole_users[rows]), -1)[:, item_ids]
                 accumulator.add(scores.float(), context[rows], heldout[rows], setup.negatives[rows])
     return accumulator.result()
+
+
+def _one_row_per_user(dataset):
+    """``dataset`` with one interaction per user. The auto-encoders read a user's whole history row for each
+    training example, so RecBole's loader (one example per interaction) would feed every user as many times as
+    it has items: on a soft distilled log, where every item of every synthetic user is stored, thousands of
+    batches per epoch. One example per user per epoch is how Liang et al. train Mult-VAE."""
+    users = dataset.inter_feat[dataset.uid_field].numpy()
+    first = np.sort(np.unique(users, return_index=True)[1])
+    return dataset.copy(dataset.inter_feat[torch.as_tensor(first)])
 
 
 def _swap_history(model, kind: str, history: sp.csr_matrix) -> None:

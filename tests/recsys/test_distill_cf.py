@@ -6,7 +6,7 @@ import torch
 from graphdistill.core.errors import InputError
 from recsys.distill_cf import DistillCFConfig, DistillCFProblem, SparseSyntheticUsers, SyntheticUsers, _GumbelSoftmaxSum
 from recsys.infae import evaluate_support, validation_scores
-from recsys.learners import InfiniteAE
+from recsys.learners import EASE, InfiniteAE
 from graphdistill.core.method import RunOptions
 from recsys.methods import METHODS
 
@@ -149,3 +149,11 @@ def test_learner_weights_normalise_the_loss_to_the_first_learners_start(ml100k):
     cardinality = config.cardinality_reg * synthetic.materialize().sum(1).mean() / real.sum(1).mean()
     # both terms start equal, so weights 1:3 give the first learner's initial loss in all
     assert float(first) == pytest.approx(float(alone["infae"] + cardinality), rel=1e-5)
+
+
+def test_sparse_output_with_two_learners_keeps_their_ridges_and_scales(ml100k):
+    config = DistillCFConfig(steps=4, eval_every=2, keep_fraction=0.05, sparse_steps=4, learners="infae,ease")
+    matrix, info = _distill(ml100k, 10, config, RunOptions(progress=False))
+    assert int((matrix > 0).sum()) == int(0.05 * ml100k.data.train_interactions)
+    assert set(info["ridge"]) == {"infae", "ease"} and info["ridge"]["ease"] in EASE.grid
+    assert info["sparse_steps_run"] == 4 and info["loss_scales"]["infae"] == 1.0
