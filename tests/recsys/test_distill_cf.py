@@ -138,15 +138,15 @@ def test_learner_weights_normalise_the_loss_to_the_first_learners_start(ml100k):
     real = torch.as_tensor(ml100k.data.train[:200].toarray()).float()
     config = DistillCFConfig(learners="infae,ease", learner_weights="1,3")
     synthetic = SyntheticUsers(real[:10], config)
-    first = DistillCFProblem(synthetic, real, config).outer_loss(None)
+    first = DistillCFProblem(synthetic, real, config).outer_loss(None).detach()
     alone = {name: DistillCFProblem(SyntheticUsers(real[:10], DistillCFConfig(learners=name, cardinality_reg=0.0)),
                                     real, dataclasses.replace(config, learners=name, learner_weights="",
-                                                              cardinality_reg=0.0)).outer_loss(None)
+                                                              cardinality_reg=0.0)).outer_loss(None).detach()
              for name in ("infae", "ease")}
     scales = synthetic.loss_scales
     assert float(scales[0]) == 1.0
     assert float(scales[1]) == pytest.approx(float(alone["infae"] / alone["ease"]), rel=1e-5)
-    cardinality = config.cardinality_reg * synthetic.materialize().sum(1).mean() / real.sum(1).mean()
+    cardinality = config.cardinality_reg * synthetic.materialize().detach().sum(1).mean() / real.sum(1).mean()
     # both terms start equal, so weights 1:3 give the first learner's initial loss in all
     assert float(first) == pytest.approx(float(alone["infae"] + cardinality), rel=1e-5)
 
