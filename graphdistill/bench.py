@@ -305,7 +305,8 @@ def _stored_values(row: dict[str, Any]) -> str:
     if compression:
         return f"{compression['stored_values']:,} ({compression['values_ratio']:.2f}x)"
     stored = row.get("metrics", {}).get("stored_values")
-    return f"{stored:,} (1.00x)" if stored is not None and row.get("method") == row.get("entry") else "-"
+    # a row without condensation facts evaluated the original data itself
+    return f"{stored:,} (1.00x)" if stored is not None and not row.get("meta") else "-"
 
 
 def pivot_table(results: Results, filters: dict[str, str] | None = None) -> str:

@@ -88,6 +88,11 @@ class DistillCFConfig:
                 or not 0 < self.keep_fraction <= 1 or self.sparse_steps < 0):
             raise InputError(f"impossible Distill-CF settings: {self}")
 
+    @property
+    def mixture(self) -> tuple[tuple[str, ...], tuple[float, ...]]:
+        """The learners' names and their weights, normalised to sum 1."""
+        return parse_learners(self.learners, self.learner_weights)
+
 
 class _GumbelSoftmaxSum(torch.autograd.Function):
     """Sum of ``samples`` Gumbel-softmax draws of each row; the backward pass regenerates the noise from
@@ -134,7 +139,7 @@ class SyntheticUsers(SyntheticSet):
     def __init__(self, logits: Tensor, config: DistillCFConfig):
         super().__init__(None)
         self.logits = nn.Parameter(logits.clone().float())
-        names, _ = parse_learners(config.learners, config.learner_weights)
+        names, _ = config.mixture
         self.register_buffer("ridges", torch.tensor([LEARNERS[name].grid[0] for name in names], dtype=torch.float64))
         self.register_buffer("loss_scales", torch.full((len(names),), float("nan"), dtype=torch.float64))
         self.config = config
@@ -181,7 +186,8 @@ class DistillCFProblem(WithoutInnerTraining):
 
     def __init__(self, synthetic: SyntheticUsers | SparseSyntheticUsers, real: Tensor, config: DistillCFConfig):
         self.synthetic, self.real, self.config = synthetic, real, config
-        self.learners, self.weights = parse_learners(config.learners, config.learner_weights)
+        self.learners, weights = config.mixture
+        self.weights = torch.tensor(weights, dtype=torch.float64, device=synthetic.loss_scales.device)
         self.mean_real_row_sum = float(real.sum(1).mean())
 
     def outer_loss(self, model: nn.Module) -> Tensor:
@@ -196,8 +202,7 @@ class DistillCFProblem(WithoutInnerTraining):
         scales = self.synthetic.loss_scales
         if scales.isnan().any():  # the first step: every learner's term is rescaled to start where the first's does
             scales.copy_(losses[0].detach().double() / losses.detach().double())
-        weighted = (losses * (scales * torch.tensor(self.weights, dtype=scales.dtype, device=scales.device))
-                    .to(losses.dtype)).sum()
+        weighted = (losses * (scales * self.weights).to(losses.dtype)).sum()
         cardinality = support.sum(1).mean() / self.mean_real_row_sum
         return weighted + self.config.cardinality_reg * cardinality
 
@@ -209,7 +214,7 @@ def select_ridge(synthetic: SyntheticUsers | SparseSyntheticUsers, setup: Evalua
     those best scores."""
     with torch.no_grad():
         support = synthetic.materialize(seed)
-    names, weights = parse_learners(config.learners, config.learner_weights)
+    names, weights = config.mixture
     score = 0.0
     for index, (name, weight) in enumerate(zip(names, weights)):
         ridge, metrics = pick_ridge(LEARNERS[name].grid, validation_scores(support, setup, name), config.select_metric)
@@ -238,7 +243,7 @@ def distill_cf(setup: EvaluationSetup, users: int, config: DistillCFConfig, run:
     initial_score = select_ridge(synthetic, setup, selection_seed, config)
     result = _optimise(synthetic, setup, real, config, config.steps, run, selection_seed)
     metric = config.select_metric
-    names, weights = parse_learners(config.learners, config.learner_weights)
+    names, weights = config.mixture
     info = {"ridge": _by_learner(names, synthetic.ridges), "learner_weights": dict(zip(names, weights)),
             "loss_scales": _by_learner(names, synthetic.loss_scales),
             "solvers": {name: LEARNERS[name]().solver(users, real.shape[1]) for name in names},

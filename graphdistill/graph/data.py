@@ -17,6 +17,7 @@ from torch import Tensor
 from graphdistill.core.data_root import cache_dir, not_found, resolve_data_root
 from graphdistill.core.errors import InputError, describe
 from graphdistill.core.split import SplitSpec
+from graphdistill.graph.propagation import GraphOperators
 
 PLANETOID = {"cora": "Cora", "citeseer": "CiteSeer", "pubmed": "PubMed"}
 _PLANETOID_SUFFIXES = ("x", "tx", "allx", "y", "ty", "ally", "graph", "test.index")
@@ -59,10 +60,8 @@ class NodeGraph:
     def num_classes(self) -> int:
         return int(self.y.max()) + 1
 
-    def operators(self) -> "GraphOperators":
+    def operators(self) -> GraphOperators:
         """The normalised adjacency operators of this (undirected) graph, symmetric ones stored once."""
-        from graphdistill.graph.propagation import GraphOperators
-
         return GraphOperators(self.adjacency(), symmetric=True)
 
     def adjacency(self) -> Tensor:
