@@ -12,6 +12,7 @@ import warnings
 from typing import Sequence
 
 from graphdistill import __version__
+from graphdistill.core import distributed
 from graphdistill.core.errors import InputError
 from graphdistill.core.modality import modalities
 
@@ -53,8 +54,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return run_bench(args)
         modality = modalities()[args.modality]
+        if args.command == "condense" and args.nproc > 1 and not distributed.launched():
+            again = [*args.command_line, *([] if args.resume else ["--resume"])]
+            return distributed.launch(args.nproc, argv, f"the last checkpoint is kept in {args.out}.partial: "
+                                                        f"continue with {' '.join(again)}")
         if args.command == "condense":
             condensed = modality.run_condense(args)
+            if not distributed.world().main:
+                return 0
             summary = {"out": args.out, "modality": modality.name, "budget": condensed.meta["budget"],
                        "wall_s": condensed.meta["wall_s"]}
             print(json.dumps(summary) if args.json else modality.condense_summary(condensed, args.out))
@@ -62,8 +69,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             result = modality.run_evaluate(args)
             print(json.dumps(result) if args.json else modality.summary(result))
     except InputError as exc:
-        print(f"graphdistill: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        if distributed.world().main:  # the other ranks read the same inputs; the launcher names the rank that ended
+            print(f"graphdistill: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
+    except distributed.PeerLost as exc:
+        print(f"graphdistill: error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         out = getattr(args, "out", None)
         if args.command == "condense" and out:
@@ -72,6 +83,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             print("graphdistill: interrupted", file=sys.stderr)
         return 130
+    finally:
+        distributed.leave()
     return 0
 
 

@@ -8,11 +8,13 @@ images start from random real images of their class. Gradient matching (DC / DSA
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from graphdistill.core import distributed
 from graphdistill.core.coreset import herding
 from graphdistill.core.errors import InputError
 from graphdistill.core.kernels import feature_kernel, krr_fit, relu_kernels
@@ -200,32 +202,52 @@ def _synthetic(data: ImageData, ipc: int, config, run: RunOptions) -> tuple[Synt
 
 
 class _RealBatches:
-    """Random real images of one class, from torch's global generator (so checkpoints capture it)."""
+    """Random real images of one class, from torch's global generator (so checkpoints capture it).
 
-    def __init__(self, data: ImageData, device: torch.device):
+    Under a process group every rank draws every class (:meth:`draw`) and pairs only the classes it matches
+    (:meth:`pair`), so all ranks consume the same random numbers whatever the group's size.
+    """
+
+    def __init__(self, data: ImageData, device: torch.device, dsa: DSA | None):
         self.x = data.train_x.to(device)
         self.members = [(data.train_y == c).nonzero().flatten().to(device) for c in range(data.num_classes)]
+        self.dsa = dsa
+        self.mine = set(distributed.owned(data.num_classes))
 
-    def __call__(self, cls: int, count: int) -> Tensor:
+    def draw(self, cls: int, count: int) -> tuple[Tensor, dict[str, Any] | None]:
+        """``count`` random image indices of ``cls`` and one DSA draw to apply to them and the synthetic images."""
         pool = self.members[cls]
-        return self.x[pool[torch.randperm(len(pool), device=pool.device)[:count]]]
+        picked = pool[torch.randperm(len(pool), device=pool.device)[:count]]
+        if self.dsa is None:
+            return picked, None
+        return picked, self.dsa.sample(1, self.x.shape[2], self.x.shape[3], shared=True, device=pool.device)
 
-    def paired(self, cls: int, count: int, syn: Tensor, dsa: DSA | None) -> tuple[Tensor, Tensor]:
-        """A real batch of ``cls`` and ``syn``, both augmented with one shared DSA draw (when ``dsa`` is set)."""
-        real = self(cls, count)
-        if dsa is None:
+    def pair(self, draw: tuple[Tensor, dict[str, Any] | None], syn: Tensor) -> tuple[Tensor, Tensor]:
+        """The real batch of ``draw`` and ``syn``, both augmented with its DSA draw (when DSA is on)."""
+        picked, params = draw
+        real = self.x[picked]
+        if params is None:
             return real, syn
-        params = dsa.sample(1, real.shape[2], real.shape[3], shared=True, device=real.device)
-        return dsa.apply(real, params), dsa.apply(syn, params)
+        return self.dsa.apply(real, params), self.dsa.apply(syn, params)
+
+    def matched_pairs(self, synthetic: SyntheticSet, images: Tensor, count: int) -> list[tuple[int, slice, Tensor, Tensor]]:
+        """``(class, synthetic rows, real batch, synthetic batch)`` of this rank's classes (every class is drawn)."""
+        pairs = []
+        for index, (cls, rows) in enumerate(synthetic.class_slices.items()):
+            draw = self.draw(cls, count)
+            if index in self.mine:
+                pairs.append((cls, rows, *self.pair(draw, images[rows])))
+        return pairs
 
 
 class DistributionMatching(WithoutInnerTraining):
     """Per class: squared distance of the mean embeddings of a real and the synthetic batch (DM)."""
 
+    sharding = "classes"
+
     def __init__(self, data: ImageData, synthetic: SyntheticSet, config: DMConfig, device: torch.device):
         self.data, self.synthetic, self.config, self.device = data, synthetic, config, device
-        self.real = _RealBatches(data, device)
-        self.dsa = DSA() if config.dsa else None
+        self.real = _RealBatches(data, device, DSA() if config.dsa else None)
 
     def new_model(self) -> nn.Module:
         model = build("convnet", self.data.shape, self.data.num_classes, self.device)
@@ -233,11 +255,7 @@ class DistributionMatching(WithoutInnerTraining):
 
     def outer_loss(self, model: nn.Module) -> Tensor:
         images, _ = self.synthetic.materialize()
-        reals, syns = [], []
-        for cls, rows in self.synthetic.class_slices.items():
-            real, syn = self.real.paired(cls, self.config.batch_real, images[rows], self.dsa)
-            reals.append(real)
-            syns.append(syn)
+        _, _, reals, syns = zip(*self.real.matched_pairs(self.synthetic, images, self.config.batch_real))
         # One forward pass for all classes: the network normalises per image, so batching changes nothing
         # but the size of the matrix products.
         with torch.no_grad():
@@ -249,10 +267,12 @@ class DistributionMatching(WithoutInnerTraining):
 class GradientMatching:
     """Per class: the distance between the network's gradients on a real and on the synthetic batch (DC / DSA)."""
 
+    sharding = "classes"
+
     def __init__(self, data: ImageData, synthetic: SyntheticSet, config: DCConfig, device: torch.device):
         self.data, self.synthetic, self.config, self.device = data, synthetic, config, device
-        self.real = _RealBatches(data, device)
-        self.dsa = DSA() if config.dsa else None
+        self.real = _RealBatches(data, device, DSA() if config.dsa else None)
+        self.dsa = self.real.dsa
 
     def new_model(self) -> nn.Module:
         return build("convnet", self.data.shape, self.data.num_classes, self.device)
@@ -261,8 +281,7 @@ class GradientMatching:
         images, labels = self.synthetic.materialize()
         params = [p for p in model.parameters() if p.requires_grad]
         loss = images.new_zeros(())
-        for cls, rows in self.synthetic.class_slices.items():
-            real, syn = self.real.paired(cls, self.config.batch_real, images[rows], self.dsa)
+        for cls, rows, real, syn in self.real.matched_pairs(self.synthetic, images, self.config.batch_real):
             target = torch.full((len(real),), cls, device=self.device)
             grads_real = [g.detach() for g in torch.autograd.grad(F.cross_entropy(model(real), target), params)]
             grads_syn = torch.autograd.grad(F.cross_entropy(model(syn), labels[rows]), params, create_graph=True)
@@ -281,7 +300,10 @@ class GradientMatching:
 
 
 class KernelInducingPoints(WithoutInnerTraining):
-    """MSE of KRR predictions (support = synthetic set) on a batch of real images."""
+    """MSE of KRR predictions (support = synthetic set) on a batch of real images; under a process group each
+    rank predicts its block of the batch's rows (the support's kernel and fit are computed on every rank)."""
+
+    sharding = "rows"
 
     def __init__(self, data: ImageData, synthetic: SyntheticImages, config: KIPConfig, device: torch.device):
         self.data, self.synthetic, self.config, self.device = data, synthetic, config, device
@@ -296,7 +318,8 @@ class KernelInducingPoints(WithoutInnerTraining):
     def outer_loss(self, model: nn.Module) -> Tensor:
         images, labels = self.synthetic.materialize()
         targets = labels if labels.dim() == 2 else one_hot_targets(labels, self.data.num_classes)
-        batch = torch.randperm(len(self.x), device=self.device)[:self.config.batch_real]
+        drawn = torch.randperm(len(self.x), device=self.device)[:self.config.batch_real]
+        batch = distributed.owned_block(drawn)
         if self.config.kernel == "fc-ntk":
             support, query = images.flatten(1), self.x[batch].flatten(1)
         else:
@@ -304,7 +327,9 @@ class KernelInducingPoints(WithoutInnerTraining):
                 query = model.embed(self.x[batch])
             support = model.embed(images)
         alpha = krr_fit(_kip_kernel(self.config.kernel, support), targets, self.config.ridge)
-        return F.mse_loss(_kip_kernel(self.config.kernel, query, support) @ alpha, self.y[batch])
+        predictions = _kip_kernel(self.config.kernel, query, support) @ alpha
+        # this rank's part of the mean squared error over the whole drawn batch
+        return F.mse_loss(predictions, self.y[batch], reduction="sum") / (len(drawn) * self.y.shape[1])
 
 
 def _kip_kernel(name: str, x: Tensor, y: Tensor | None = None) -> Tensor:

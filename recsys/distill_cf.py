@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from graphdistill.core import distributed
 from graphdistill.core.errors import InputError
 from graphdistill.core.loop import BilevelSchedule, WithoutInnerTraining, run_bilevel
 from graphdistill.core.method import Condensed, RunOptions
@@ -182,7 +183,13 @@ class SparseSyntheticUsers(SyntheticSet):
 
 
 class DistillCFProblem(WithoutInnerTraining):
-    """The loss of :class:`SyntheticUsers` against the real training rows (see the module docstring)."""
+    """The loss of :class:`SyntheticUsers` against the real training rows (see the module docstring).
+
+    Under a process group each rank scores its block of the step's real rows (``K(real, S)`` by row blocks;
+    the support's own solve is computed on every rank) and rank 0 adds the cardinality term.
+    """
+
+    sharding = "rows"
 
     def __init__(self, synthetic: SyntheticUsers | SparseSyntheticUsers, real: Tensor, config: DistillCFConfig):
         self.synthetic, self.real, self.config = synthetic, real, config
@@ -192,17 +199,24 @@ class DistillCFProblem(WithoutInnerTraining):
 
     def outer_loss(self, model: nn.Module) -> Tensor:
         support = self.synthetic.materialize()
-        target = self.real
-        if 0 < self.config.batch_users < target.shape[0]:
-            target = target[torch.randperm(target.shape[0], device=target.device)[:self.config.batch_users]]
+        rows = self.real.shape[0]
+        if 0 < self.config.batch_users < rows:
+            drawn = torch.randperm(rows, device=self.real.device)[:self.config.batch_users]
+            target, rows = self.real[distributed.owned_block(drawn)], len(drawn)
+        else:
+            target = distributed.owned_block(self.real)
         overlap = target @ support.t()
+        # this rank's part of each learner's mean log-likelihood over the step's rows
         losses = torch.stack([
             -(torch.log_softmax(LEARNERS[name]().fit(support, (float(ridge),))(target, overlap)[0], dim=-1) * target)
-            .sum(1).mean() for name, ridge in zip(self.learners, self.synthetic.ridges)])
+            .sum() / rows for name, ridge in zip(self.learners, self.synthetic.ridges)])
         scales = self.synthetic.loss_scales
         if scales.isnan().any():  # the first step: every learner's term is rescaled to start where the first's does
-            scales.copy_(losses[0].detach().double() / losses.detach().double())
+            whole = distributed.sum_over_ranks(losses.detach().double())
+            scales.copy_(whole[0] / whole)
         weighted = (losses * (scales * self.weights).to(losses.dtype)).sum()
+        if not distributed.world().main:
+            return weighted
         cardinality = support.sum(1).mean() / self.mean_real_row_sum
         return weighted + self.config.cardinality_reg * cardinality
 

@@ -20,12 +20,14 @@ _crash_counts: Counter[str] = Counter()
 
 def crash_point(name: str) -> None:
     """Fault injection for the crash-consistency tests: ``GRAPHDISTILL_CRASH_AT=name`` (or ``name@N`` for the
-    N-th time) SIGKILLs this process at that point of a write. Unset, it does nothing."""
+    N-th time, ``name@N:rankR`` for the process of rank ``R`` only) SIGKILLs this process at that point of a
+    write. Unset, it does nothing."""
     wanted = os.environ.get(CRASH_VARIABLE)
     if not wanted:
         return
     point, _, count = wanted.partition("@")
-    if point == name:
+    count, _, rank = count.partition(":rank")
+    if point == name and (not rank or rank == os.environ.get("RANK", "0")):
         _crash_counts[name] += 1
         if _crash_counts[name] == int(count or 1):
             os.kill(os.getpid(), signal.SIGKILL)

@@ -16,6 +16,8 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from graphdistill.core import distributed
+from graphdistill.core.atomic import crash_point
 from graphdistill.core.checkpoint import load_checkpoint, save_checkpoint
 from graphdistill.core.errors import InputError
 from graphdistill.core.method import RunOptions, fingerprint_digest
@@ -90,6 +92,11 @@ class MatchingProblem(Protocol):
     def inner_loss(self, model: nn.Module, data: Any) -> Tensor:
         """Training loss of ``model`` on ``data``."""
 
+    # Optional: what this problem splits over the ranks of a process group ("classes", "rows"). A problem that
+    # sets it returns from ``outer_loss`` only this rank's part of a sum (see graphdistill.core.distributed) and
+    # the loop sums the synthetic-set gradients over the ranks; one that does not is computed whole on every rank.
+    sharding: str
+
 
 class ClosedFormInner(nn.Module):
     """The loop's model for methods whose inner problem is solved in closed form inside the outer loss
@@ -145,6 +152,9 @@ def run_bilevel(problem: MatchingProblem, synthetic: SyntheticSet, optimizers: M
             (plus the schedule and ``phase``) differs is refused instead of silently mixing two runs;
             ``run.callback`` is called as ``callback(epoch, mean_outer_loss, synthetic)`` after each epoch
             (RNG states restored after it, like ``select``).
+            Under a process group only rank 0 reads and writes checkpoints, shows progress and calls
+            ``run.callback``; every rank's RNG states are saved, and resuming with another number of
+            processes is refused.
         select: scores the current synthetic set (higher is better, e.g. validation accuracy of a model
             trained on it); called every ``schedule.select_every`` epochs and after the last one. Every
             RNG state is restored after it, so selection never changes the trajectory.
@@ -164,18 +174,25 @@ def run_bilevel(problem: MatchingProblem, synthetic: SyntheticSet, optimizers: M
     best: dict[str, Any] = {}
     start = 0
     stopped_early = False
-    if run.resume and checkpoint_path is not None and Path(checkpoint_path).is_file():
-        state = load_checkpoint(checkpoint_path)
-        if state["fingerprint"] != tag:
-            raise InputError(f"checkpoint {checkpoint_path} was written by a run with other settings or other "
-                             "data; remove it or rerun without --resume")
+    here = distributed.world()
+    sharded = bool(getattr(problem, "sharding", "")) and here.size > 1
+    state = None
+    if run.resume and checkpoint_path is not None:
+        state = distributed.broadcast(_read_checkpoint(Path(checkpoint_path), tag) if here.main else None)
+    if state is not None:
+        rng_by_rank = state["rng"] if isinstance(state["rng"], list) else [state["rng"]]
+        if len(rng_by_rank) != here.size:
+            raise InputError(f"checkpoint {checkpoint_path} was written by {len(rng_by_rank)} process(es); resume "
+                             f"it with --nproc {len(rng_by_rank)} (this run has {here.size})")
         synthetic.load_state_dict(state["synthetic"])
         for name, optimizer in optimizers.items():
             optimizer.load_state_dict(state["optimizers"][name])
-        set_rng_state(state["rng"])
+        set_rng_state(rng_by_rank[here.rank])
         start, losses = int(state["epoch"]), list(state["losses"])
         scores = [(int(e), float(v)) for e, v in state["scores"]]
         best = state["best"]
+    progress = progress and here.main
+    callback = callback if here.main else None
 
     names = list(groups)
     bar = progress_bar(range(start, schedule.epochs), progress, initial=start, total=schedule.epochs,
@@ -196,10 +213,11 @@ def run_bilevel(problem: MatchingProblem, synthetic: SyntheticSet, optimizers: M
             loss = problem.outer_loss(model)
             for name in active:
                 optimizers[name].zero_grad(set_to_none=True)
-            loss.backward(inputs=active_params)
+            if loss.requires_grad:  # a rank whose part is empty has no graph; its gradients count as zero
+                loss.backward(inputs=active_params)
+            total += distributed.sum_gradients(active_params, loss) if sharded else loss.item()
             for name in active:
                 optimizers[name].step()
-            total += loss.item()
             if step == schedule.outer_steps - 1 or schedule.inner_steps == 0:
                 continue
             with torch.no_grad():
@@ -233,10 +251,13 @@ def run_bilevel(problem: MatchingProblem, synthetic: SyntheticSet, optimizers: M
                 break
         if (checkpoint_path is not None and schedule.checkpoint_every > 0
                 and done % schedule.checkpoint_every == 0 and done < schedule.epochs):
-            save_checkpoint({"fingerprint": tag, "epoch": done, "losses": losses, "rng": rng_state(),
-                             "scores": scores, "best": best, "synthetic": synthetic.state_dict(),
-                             "optimizers": {name: opt.state_dict() for name, opt in optimizers.items()}},
-                            checkpoint_path)
+            rng_by_rank = distributed.gather(rng_state())
+            if here.main:
+                save_checkpoint({"fingerprint": tag, "epoch": done, "losses": losses, "rng": rng_by_rank,
+                                 "scores": scores, "best": best, "synthetic": synthetic.state_dict(),
+                                 "optimizers": {name: opt.state_dict() for name, opt in optimizers.items()}},
+                                checkpoint_path)
+            crash_point("checkpoint-taken")
     for params in groups.values():
         for param in params:
             param.requires_grad_(True)
@@ -244,3 +265,14 @@ def run_bilevel(problem: MatchingProblem, synthetic: SyntheticSet, optimizers: M
         synthetic.load_state_dict(best["state"])
     return LoopResult(losses=losses, resumed_from=start, scores=scores, selected_epoch=best.get("epoch"),
                       stopped_early=stopped_early)
+
+
+def _read_checkpoint(path: Path, tag: str) -> dict[str, Any] | None:
+    """The checkpoint at ``path`` if there is one, refused when another run (``tag``) wrote it."""
+    if not path.is_file():
+        return None
+    state = load_checkpoint(path)
+    if state["fingerprint"] != tag:
+        raise InputError(f"checkpoint {path} was written by a run with other settings or other data; remove it "
+                         "or rerun without --resume")
+    return state

@@ -21,11 +21,12 @@ from typing import Any, Callable
 
 import torch
 
+from graphdistill.core import distributed
 from graphdistill.core.config import build_config, parse_overrides, read_toml
 from graphdistill.core.data_root import resolve_data_root
 from graphdistill.core.errors import InputError
 from graphdistill.core.method import Condensed, Method, RunOptions
-from graphdistill.core.output import check_output, output_modality, partial_directory
+from graphdistill.core.output import check_output, output_modality, partial_directory, partial_path
 from graphdistill.core.registry import Registry
 from graphdistill.core.runinfo import environment, peak_device_mib, peak_rss_mib, resolve_device
 
@@ -145,6 +146,13 @@ class Modality:
         parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                             help="override one setting (a TOML literal)")
         parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+        group = parser.add_argument_group("more than one process (torch.distributed)")
+        group.add_argument("--nproc", type=int, default=1,
+                           help="local processes (torchrun --standalone semantics; ignored when a launcher such as "
+                                "torchrun started this one; default 1)")
+        group.add_argument("--backend", help="process-group backend (default: nccl on CUDA, gloo on CPU)")
+        group.add_argument("--timeout", type=float, default=600.0,
+                           help="seconds a process waits for the others before the run fails (default 600)")
 
     def configure_evaluate(self, parser: argparse.ArgumentParser) -> None:
         """Every flag of ``graphdistill evaluate <name>``."""
@@ -183,13 +191,16 @@ class Modality:
     def run_condense(self, args: argparse.Namespace) -> Condensed:
         """The whole ``condense`` flow; returns the condensed set with its full ``meta``."""
         started = time.perf_counter()
+        device = resolve_device(args.device)
+        if distributed.launched():
+            device = distributed.join(device, args.backend, args.timeout)
+        here = distributed.world()
         method = self.methods[args.method]
         self.check_requirements(args)
         config = self.config_for(method, args)
-        device = resolve_device(args.device)
         root = resolve_data_root(args.data_root)
         out = Path(args.out) if args.out is not None else None
-        if out is not None:
+        if out is not None and here.main:
             check_output(out, self.name, _markers(), args.overwrite, root)
         data = self.load_data(args, root)
         budget = self.resolve_budget(data, args)
@@ -200,16 +211,20 @@ class Modality:
                          # Method.condense adds the config, budget and seed (the one fingerprint rule).
                          fingerprint={"modality": self.name, "method": args.method, "dataset": args.dataset,
                                       "device": str(device), "data": digest})
-        with partial_directory(out) if out is not None else contextlib.nullcontext() as partial:
-            if partial is not None:
-                run = dataclasses.replace(run, checkpoint_path=partial / "checkpoint.pt")
-            condensed = self.finish(method.condense(data, budget, config, run), data, args)
+        if out is not None:  # every rank takes part in checkpointing; only rank 0 touches the directory
+            run = dataclasses.replace(run, checkpoint_path=partial_path(out) / "checkpoint.pt")
+        with partial_directory(out) if out is not None and here.main else contextlib.nullcontext():
+            condensed = method.condense(data, budget, config, run)
+            if not here.main:
+                return condensed
+            condensed = self.finish(condensed, data, args)
             _check_finite(condensed)
             condensed.meta = {
                 "modality": self.name, "dataset": args.dataset, "method": args.method,
                 "budget": self.budget_record(budget), "seed": args.seed, "config": dataclasses.asdict(config),
                 "data_digest": digest, **self.describe(condensed, data, args), **condensed.meta,
-                "eval_history": records, "history": condensed.history, **_run_facts(device, started),
+                "eval_history": records, "history": condensed.history, "processes": here.size,
+                **_run_facts(device, started),
                 "command": getattr(args, "command_line", None)}
             if out is not None:
                 try:

@@ -80,6 +80,11 @@ def _holder(lock: Path) -> str:
     return "another process"
 
 
+def partial_path(out: Path) -> Path:
+    """``<out>.partial``: where a run keeps its checkpoints until its output is complete."""
+    return out.with_name(out.name + ".partial")
+
+
 @contextlib.contextmanager
 def partial_directory(out: Path) -> Iterator[Path]:
     """``<out>.partial/``: the run's checkpoints, locked for this process while the run lasts.
@@ -88,7 +93,7 @@ def partial_directory(out: Path) -> Iterator[Path]:
     that died is released by the operating system and taken over with a message. The directory is
     kept on failure when it holds a checkpoint (for ``--resume``) and removed on success.
     """
-    partial = out.with_name(out.name + ".partial")
+    partial = partial_path(out)
     try:
         partial.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from graphdistill.core import distributed
 from graphdistill.core.coreset import herding, kcenter
 from graphdistill.core.errors import InputError
 from graphdistill.core.gradients import weighted_nll_gradients
@@ -103,7 +104,12 @@ class GraphGradientMatching:
     those rows only). The GCN matching model runs on the whole real graph, or with ``real_batch`` on the
     neighbour-sampled subgraph of the drawn nodes. All per-class gradients of one side come from one batched
     call (:func:`~graphdistill.core.weighted_nll_gradients`).
+
+    Under a process group each rank matches every ``size``-th class (the loss is a sum over classes); every rank
+    still draws all classes' real nodes, so the random streams and the result do not depend on the group.
     """
+
+    sharding = "classes"
 
     def __init__(self, graph: NodeGraph, synthetic: SyntheticGraph, allocation: dict[int, int],
                  config: GradientMatchingConfig):
@@ -111,17 +117,19 @@ class GraphGradientMatching:
         self.synthetic = synthetic
         self.graph = graph
         self.num_features, self.num_classes = graph.num_features, graph.num_classes
-        self.classes = torch.tensor(list(allocation), device=graph.y.device)
+        mine = distributed.owned(len(allocation))
+        self.classes = torch.tensor(list(allocation), device=graph.y.device)[mine]
         self.real_y = graph.y[graph.train_idx]
         self.syn_weights = _class_mean_weights(synthetic.labels, self.classes)
         counts = torch.tensor(list(allocation.values()), dtype=torch.float32, device=graph.y.device)
-        self.class_weights = counts / counts.max()
+        self.class_weights = (counts / counts.max())[mine]
         if config.matching_model == "sgc":
             self.real_features = propagate_rows(graph.operators(), graph.x, config.hops, graph.train_idx)
         elif config.real_batch:
             self.sampler = NeighbourSampler(graph.edge_index, graph.num_nodes, config.fanouts)
         if config.real_batch:
-            self.members = [torch.nonzero(self.real_y == cls).flatten() for cls in self.classes.tolist()]
+            self.members = [torch.nonzero(self.real_y == cls).flatten() for cls in allocation]
+            self.mine = mine
         else:  # every step sees the same real side: build it once
             weights = _class_mean_weights(self.real_y, self.classes)
             if config.matching_model == "sgc":
@@ -135,15 +143,18 @@ class GraphGradientMatching:
         if not self.config.real_batch:
             return self.full_batch
         # drawn from the global generator, which the loop checkpoints: a resumed run draws the same nodes
-        picked = torch.cat([m[torch.randperm(len(m), device=m.device)[:self.config.real_batch]]
-                            for m in self.members])
+        draws = [m[torch.randperm(len(m), device=m.device)[:self.config.real_batch]] for m in self.members]
+        picked = torch.cat([draws[k] for k in self.mine])
         y = self.real_y[picked]
         weights = _class_mean_weights(y, self.classes)
         if self.config.matching_model == "sgc":
             return (self.real_features[picked],), y, weights, None
-        subgraph = self.sampler.sample(self.graph.train_idx[picked])
+        # the neighbours of every class's nodes, so all ranks consume the same random numbers
+        subgraph = self.sampler.sample(self.graph.train_idx[torch.cat(draws)])
+        starts = torch.tensor([0] + [len(d) for d in draws], device=y.device).cumsum(0)
+        rows = torch.cat([torch.arange(int(starts[k]), int(starts[k + 1]), device=y.device) for k in self.mine])
         args = (self.graph.x[subgraph.nodes], GraphOperators(subgraph.adjacency()))
-        return args, y, weights, torch.arange(subgraph.num_seeds, device=y.device)
+        return args, y, weights, rows
 
     def new_model(self) -> nn.Module:
         device = self.real_y.device
