@@ -2,7 +2,8 @@
 # GPU check: the Cora GCond runs of benchmarks/specs/graph-cora.toml, the ml-100k Distill-CF run of specs/recsys.toml and
 # the MNIST DM IPC10 run of specs/images-mnist.toml (the published schedule, benchmarks/presets/dm-published.toml:
 # 20,000 iterations, 256 real images per class; IMAGES_ITERATIONS overrides the count) on --device cuda,
-# printing wall times.
+# printing wall times; then the same DM run with --nproc over every visible GPU (one process per GPU, NCCL), its
+# classes split over them (GPUS overrides the count).
 #
 #   bash benchmarks/gpu_check.sh DATA_ROOT [OUT_DIR]
 #
@@ -37,6 +38,15 @@ graphdistill condense images --dataset mnist --data-root "$DATA_ROOT" --method d
 end=$(date +%s.%N)
 echo "dm mnist ipc10 on cuda: $(python -c "print(round($end - $start, 1))") s wall (process, incl. start-up)"
 graphdistill evaluate images --dataset mnist --data-root "$DATA_ROOT" --condensed "$OUT_DIR/mnist-dm-10" \
+  --runs 5 --device cuda --quiet --json | tail -n 1
+GPUS=${GPUS:-$(python -c "import torch; print(torch.cuda.device_count())")}
+start=$(date +%s.%N)
+graphdistill condense images --dataset mnist --data-root "$DATA_ROOT" --method dm --ipc 10 --seed 0 \
+  --config benchmarks/presets/dm-published.toml ${IMAGES_ITERATIONS:+--iterations "$IMAGES_ITERATIONS"} --out "$OUT_DIR/mnist-dm-10-nproc$GPUS" \
+  --device cuda --nproc "$GPUS" --quiet --overwrite
+end=$(date +%s.%N)
+echo "dm mnist ipc10 on $GPUS GPU process(es) (--nproc $GPUS, nccl): $(python -c "print(round($end - $start, 1))") s wall (incl. start-up)"
+graphdistill evaluate images --dataset mnist --data-root "$DATA_ROOT" --condensed "$OUT_DIR/mnist-dm-10-nproc$GPUS" \
   --runs 5 --device cuda --quiet --json | tail -n 1
 python - "$OUT_DIR" <<'PY'
 import json, pathlib, sys

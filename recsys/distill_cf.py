@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import scipy.sparse as sp
 import torch
 from torch import Tensor, nn
 
@@ -182,6 +183,26 @@ class SparseSyntheticUsers(SyntheticSet):
         return flat.index_put((self.positions,), torch.sigmoid(self.values)).view(self.shape)
 
 
+class RealRows:
+    """The real training users: dense on the device when they hold at most ``DENSE_LIMIT`` values, otherwise
+    the CSR matrix, whose drawn rows are made dense at each step (memory bounded by the batch, not the users)."""
+
+    DENSE_LIMIT = 2 ** 28
+
+    def __init__(self, train: sp.csr_matrix, device: torch.device):
+        self.count, self.device = train.shape[0], device
+        self.mean_row_sum = float(train.sum() / max(1, train.shape[0]))
+        small = train.shape[0] * train.shape[1] <= self.DENSE_LIMIT
+        self.dense = torch.as_tensor(train.toarray(), device=device) if small else None
+        self.sparse = None if small else train
+
+    def rows(self, index: Tensor) -> Tensor:
+        """``(len(index), items)`` dense rows."""
+        if self.dense is not None:
+            return self.dense[index.to(self.device)]
+        return torch.as_tensor(self.sparse[index.cpu().numpy()].toarray(), device=self.device)
+
+
 class DistillCFProblem(WithoutInnerTraining):
     """The loss of :class:`SyntheticUsers` against the real training rows (see the module docstring).
 
@@ -191,20 +212,19 @@ class DistillCFProblem(WithoutInnerTraining):
 
     sharding = "rows"
 
-    def __init__(self, synthetic: SyntheticUsers | SparseSyntheticUsers, real: Tensor, config: DistillCFConfig):
+    def __init__(self, synthetic: SyntheticUsers | SparseSyntheticUsers, real: RealRows, config: DistillCFConfig):
         self.synthetic, self.real, self.config = synthetic, real, config
         self.learners, weights = config.mixture
         self.weights = torch.tensor(weights, dtype=torch.float64, device=synthetic.loss_scales.device)
-        self.mean_real_row_sum = float(real.sum(1).mean())
 
     def outer_loss(self, model: nn.Module) -> Tensor:
         support = self.synthetic.materialize()
-        rows = self.real.shape[0]
+        rows = self.real.count
         if 0 < self.config.batch_users < rows:
-            drawn = torch.randperm(rows, device=self.real.device)[:self.config.batch_users]
-            target, rows = self.real[distributed.owned_block(drawn)], len(drawn)
+            drawn = torch.randperm(rows)[:self.config.batch_users]
+            target, rows = self.real.rows(distributed.owned_block(drawn)), len(drawn)
         else:
-            target = distributed.owned_block(self.real)
+            target = distributed.owned_block(self.real.dense)
         overlap = target @ support.t()
         # this rank's part of each learner's mean log-likelihood over the step's rows
         losses = torch.stack([
@@ -217,7 +237,7 @@ class DistillCFProblem(WithoutInnerTraining):
         weighted = (losses * (scales * self.weights).to(losses.dtype)).sum()
         if not distributed.world().main:
             return weighted
-        cardinality = support.sum(1).mean() / self.mean_real_row_sum
+        cardinality = support.sum(1).mean() / self.real.mean_row_sum
         return weighted + self.config.cardinality_reg * cardinality
 
 
@@ -251,8 +271,11 @@ def distill_cf(setup: EvaluationSetup, users: int, config: DistillCFConfig, run:
     train = setup.data.train
     active = torch.as_tensor((train.getnnz(1) > 0).nonzero()[0])
     picked = active[torch.randperm(len(active), generator=run.generator())[:users]]
-    real = torch.as_tensor(train.toarray(), device=device)
-    synthetic = SyntheticUsers(real[picked.to(device)], config).to(device)
+    real = RealRows(train, device)
+    if real.dense is None and not 0 < config.batch_users < real.count:
+        raise InputError(f"{real.count:,} users x {train.shape[1]:,} items do not fit densely; draw real users at "
+                         "each step with --set batch_users=2048 (or another size)")
+    synthetic = SyntheticUsers(real.rows(picked), config).to(device)
     selection_seed = selection_draw_seed(run.seed)
     initial_score = select_ridge(synthetic, setup, selection_seed, config)
     result = _optimise(synthetic, setup, real, config, config.steps, run, selection_seed)
@@ -260,7 +283,7 @@ def distill_cf(setup: EvaluationSetup, users: int, config: DistillCFConfig, run:
     names, weights = config.mixture
     info = {"ridge": _by_learner(names, synthetic.ridges), "learner_weights": dict(zip(names, weights)),
             "loss_scales": _by_learner(names, synthetic.loss_scales),
-            "solvers": {name: LEARNERS[name]().solver(users, real.shape[1]) for name in names},
+            "solvers": {name: LEARNERS[name]().solver(users, train.shape[1]) for name in names},
             f"initial_valid_{metric}": initial_score,
             f"valid_{metric}_history": result.scores, "selected_step": result.selected_epoch,
             "steps_run": len(result.losses)}
@@ -281,7 +304,7 @@ def _by_learner(names: tuple[str, ...], values: Tensor) -> dict[str, float]:
     return {name: float(value) for name, value in zip(names, values)}
 
 
-def _optimise(synthetic: SyntheticSet, setup: EvaluationSetup, real: Tensor, config: DistillCFConfig, steps: int,
+def _optimise(synthetic: SyntheticSet, setup: EvaluationSetup, real: RealRows, config: DistillCFConfig, steps: int,
               run: RunOptions, selection_seed: int, phase: str = ""):
     """Adam on the synthetic parameters through the core loop, validation every ``eval_every`` steps, best kept."""
     problem = DistillCFProblem(synthetic, real, config)

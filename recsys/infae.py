@@ -15,6 +15,7 @@ import scipy.sparse as sp
 import torch
 from torch import Tensor
 
+from graphdistill.core.errors import InputError
 from recsys.data import InteractionData
 from recsys.learners import LEARNERS, Scorer
 from recsys.metrics import RankingAccumulator, chunk_masks, fixed_negatives, item_propensity
@@ -39,25 +40,39 @@ def score_chunks(context: sp.csr_matrix, scorer: Scorer, device: torch.device,
 
 @dataclass
 class EvaluationSetup:
-    """What every evaluation of one dataset shares: propensities, fixed AUC negatives, contexts."""
+    """What every evaluation of one dataset shares: propensities, fixed AUC negatives, contexts, and the users
+    scored (every user, or a seeded sample of them on logs too large to score whole)."""
 
     data: InteractionData
     propensity: Tensor
     negatives: np.ndarray
-    test_context: sp.csr_matrix
+    contexts: dict[str, tuple[sp.csr_matrix, sp.csr_matrix]]
+    users: np.ndarray
 
     @classmethod
-    def of(cls, data: InteractionData, negative_seed: int = 0) -> "EvaluationSetup":
+    def of(cls, data: InteractionData, negative_seed: int = 0, eval_users: int = 0,
+           sample_seed: int = 0) -> "EvaluationSetup":
+        """``eval_users`` > 0 scores that many users drawn with ``sample_seed`` (fewer than all); propensities
+        always come from every training row."""
+        if eval_users < 0:
+            raise InputError(f"--eval-users must be positive (got {eval_users})")
+        users = np.arange(data.num_users)
+        if 0 < eval_users < data.num_users:
+            users = np.sort(np.random.default_rng(sample_seed).choice(data.num_users, eval_users, replace=False))
+        train, valid, test = (m if len(users) == data.num_users else m[users] for m in (data.train, data.valid, data.test))
         return cls(data, torch.as_tensor(item_propensity(data.train), dtype=torch.float64),
-                   fixed_negatives(data.train, data.test, seed=negative_seed), (data.train + data.valid).tocsr())
+                   fixed_negatives(train, test, seed=negative_seed),
+                   {"valid": (train, valid), "test": ((train + valid).tocsr(), test)}, users)
 
     def split(self, name: str) -> tuple[sp.csr_matrix, sp.csr_matrix]:
-        """``(context, held-out)``: train rows for ``valid``; train + valid rows for ``test``."""
-        if name == "valid":
-            return self.data.train, self.data.valid
-        if name == "test":
-            return self.test_context, self.data.test
-        raise ValueError(f"unknown split {name!r}")
+        """``(context, held-out)`` rows of the scored users: train rows for ``valid``; train + valid for ``test``."""
+        if name not in self.contexts:
+            raise ValueError(f"unknown split {name!r}")
+        return self.contexts[name]
+
+    @property
+    def sampled(self) -> bool:
+        return len(self.users) < self.data.num_users
 
 
 def evaluate_scores(setup: EvaluationSetup, split: str, chunks: Iterator[tuple[slice, list[Tensor]]],

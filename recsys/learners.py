@@ -47,9 +47,45 @@ def dual_coefficients(support: Tensor, ridges: tuple[float, ...]) -> list[Tensor
     A ridge too small for the kernel to be numerically positive definite (near-identical synthetic users)
     is solved with the smallest larger power-of-ten multiple that is, as a plain solve would silently do
     with garbage; validation then judges it like any other."""
+    if len(support) > BLOCKED_ABOVE and not (torch.is_grad_enabled() and support.requires_grad):
+        return _blocked_dual_coefficients(support, ridges)
     kernel = ntk(support.double())
     target = support.double()
     return [krr_fit(kernel, target, ridge, escalate=True).to(support.dtype) for ridge in ridges]
+
+
+#: support sizes above which evaluation solves in blocks (a 24,000-user support's n x n temporaries alone would
+#: take ~30 GB in float64)
+BLOCKED_ABOVE = 8192
+
+
+def _blocked_dual_coefficients(support: Tensor, ridges: tuple[float, ...], block: int = 2048) -> list[Tensor]:
+    """:func:`dual_coefficients` for a large support that needs no gradient, in bounded memory: the kernel is
+    built in row blocks, each ridge is added to its diagonal in place and factored, and the targets are solved in
+    column blocks. Memory: the float64 kernel and one factor (``2 n^2`` values) besides the support and the
+    results."""
+    wide = support.double()
+    kernel = wide.new_empty(len(wide), len(wide))
+    for start in range(0, len(wide), block):
+        kernel[start:start + block] = ntk(wide[start:start + block], wide)
+    mean_diagonal = float(kernel.diagonal().mean())
+    alphas = []
+    for ridge in ridges:
+        for attempt in range(7):  # as krr_fit's escalate: a kernel not numerically positive definite
+            shift = ridge * 10 ** attempt * mean_diagonal
+            kernel.diagonal().add_(shift)
+            factor, info = torch.linalg.cholesky_ex(kernel)
+            kernel.diagonal().sub_(shift)
+            if int(info) == 0:
+                break
+        else:
+            raise ValueError(f"regularised kernel is not positive definite (ridge={ridge}); increase the ridge")
+        alpha = torch.empty_like(support)
+        for start in range(0, wide.shape[1], block):
+            alpha[:, start:start + block] = torch.cholesky_solve(wide[:, start:start + block], factor)
+        alphas.append(alpha)
+        del factor
+    return alphas
 
 
 class Learner(ABC):

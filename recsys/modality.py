@@ -15,6 +15,7 @@ from graphdistill.core.modality import Modality
 from graphdistill.core.registry import Registry
 from recsys.data import load_interactions
 from recsys.infae import EvaluationSetup
+from recsys.synthetic_log import load_synthetic_log, parse_synthetic
 from recsys.io import MATRIX_FILE, align_items, binarize, compression, keep_largest, read_distilled, write_distilled
 
 RECBOLE_PREFIX = "recbole:"
@@ -30,7 +31,8 @@ class InteractionLogs(Modality):
     budget_flag = "--users"
     primary_metric = "ndcg@10"
     datasets = ("folder name under <data root>/recsys (RecBole atomic files); ml-100k without such a folder is "
-                "the copy shipped with RecBole, split by Distill-CF's rule")
+                "the copy shipped with RecBole, split by Distill-CF's rule; a generated log: netflix (480,189 users, "
+                "17,770 items, 100M interactions) or synth:users=..,items=..,interactions=..[,topics=..,seed=..]")
     default_method = "distill-cf"
 
     @property
@@ -41,6 +43,9 @@ class InteractionLogs(Modality):
 
     def add_data_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--min-rating", type=float, help="keep only interactions rated at least this")
+        parser.add_argument("--eval-users", type=int, default=0, metavar="N",
+                            help="score validation and test on N users drawn with seed 0 (recorded in meta.json), "
+                                 "for logs too large to score whole (default: every user)")
 
     def add_condense_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--users", type=int, required=True, help="number of synthetic users (the budget)")
@@ -55,6 +60,8 @@ class InteractionLogs(Modality):
         parser.add_argument("--model", default="infae",
                             help="infae (∞-AE KRR) or recbole:<Model> (EASE, ItemKNN, MultiVAE, MultiDAE, RecVAE)")
         parser.add_argument("--epochs", type=int, default=100, help="training epochs of trained RecBole models")
+        parser.add_argument("--ridges", help="infae: the relative ridges validation chooses from, comma-separated "
+                                             "(default: 1e-5,1e-3,0.1,1,5,50; a smaller grid saves time on large supports)")
 
     def requirements(self, args: argparse.Namespace) -> list[tuple[str, str]]:
         return [("recbole", "recsys")] if str(getattr(args, "model", "")).startswith(RECBOLE_PREFIX) else []
@@ -67,7 +74,12 @@ class InteractionLogs(Modality):
         return {"keep_fraction": args.keep_fraction} if "keep_fraction" in fields else {}
 
     def load_data(self, args: argparse.Namespace, root: Path | None) -> EvaluationSetup:
-        return EvaluationSetup.of(load_interactions(args.dataset, root, args.min_rating))
+        spec = parse_synthetic(args.dataset)
+        if spec is not None and args.min_rating is not None:
+            raise InputError("--min-rating does not apply to a generated log (every interaction is a positive)")
+        log = load_synthetic_log(spec, args.dataset) if spec is not None else load_interactions(args.dataset, root,
+                                                                                          args.min_rating)
+        return EvaluationSetup.of(log, eval_users=args.eval_users)
 
     def digest(self, data: EvaluationSetup) -> str:
         parts = [data.data.item_tokens]
@@ -100,6 +112,9 @@ class InteractionLogs(Modality):
         return {"dataset": log.name, "source": log.source, "users": args.users, "keep_fraction": args.keep_fraction,
                 "binarize": args.binarize, "threshold": args.threshold if args.binarize == "threshold" else None,
                 "min_rating": args.min_rating, "items": log.num_items, "real_users": log.num_users,
+                "real_interactions": {split: int(m.nnz) for split, m in
+                                      (("train", log.train), ("valid", log.valid), ("test", log.test))},
+                "eval_users": _evaluated_users(data),
                 "compression": compression(stored, log.item_tokens, log.train, log.train_interactions)}
 
     def save(self, out: Path, condensed: Condensed, overwrite: bool) -> None:
@@ -118,6 +133,8 @@ class InteractionLogs(Modality):
         if model != "infae" and not model.startswith(RECBOLE_PREFIX):
             raise InputError(f"unknown model {model!r}; use infae or recbole:<Model> (e.g. recbole:EASE)")
         if model.startswith(RECBOLE_PREFIX):
+            if args.ridges:
+                raise InputError("--ridges is ∞-AE's grid; RecBole models use their own settings")
             from recsys.recbole_bridge import check_model
 
             check_model(model.removeprefix(RECBOLE_PREFIX))
@@ -129,14 +146,16 @@ class InteractionLogs(Modality):
         else:
             support = data.train
         if model == "infae":
-            outcome = evaluate_support(torch.as_tensor(support.toarray(), device=device), setup)
+            outcome = evaluate_support(torch.as_tensor(support.toarray(), device=device), setup,
+                                       grid=_ridges(args.ridges))
             result = {**outcome["test"], "ridge": outcome["ridge"]}
         else:
             from recsys.recbole_bridge import train_and_evaluate
 
             result = train_and_evaluate(model.removeprefix(RECBOLE_PREFIX), setup, support, seed=args.seed,
                                         device=device, epochs=args.epochs, progress=not args.quiet)
-        return {**result, "model": model, "support_users": int(support.shape[0]), "stored_values": int(support.nnz)}
+        return {**result, "model": model, "support_users": int(support.shape[0]), "stored_values": int(support.nnz),
+                "eval_users": len(setup.users)}
 
     def summary(self, result: dict[str, Any]) -> str:
         return (f"{result['model']} on {result['dataset']}: nDCG@10 {result['ndcg@10']:.2f}, HR@10 "
@@ -145,3 +164,22 @@ class InteractionLogs(Modality):
 
 
 INTERACTION_LOGS = InteractionLogs()
+
+
+def _ridges(text: str | None) -> tuple[float, ...] | None:
+    if not text:
+        return None
+    try:
+        ridges = tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise InputError(f"--ridges must be comma-separated numbers, got {text!r}") from None
+    if any(not ridge > 0 for ridge in ridges):
+        raise InputError(f"--ridges must be positive, got {text!r}")
+    return ridges
+
+
+def _evaluated_users(setup: EvaluationSetup) -> dict[str, Any] | None:
+    """The sample of users validation and test score (``None`` when every user is scored)."""
+    if not setup.sampled:
+        return None
+    return {"count": len(setup.users), "seed": 0, "user_tokens": setup.data.user_tokens[setup.users].tolist()}

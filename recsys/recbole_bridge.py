@@ -150,7 +150,7 @@ def train_and_evaluate(model_name: str, setup: EvaluationSetup, distilled: sp.cs
         trainer.fit(TrainDataLoader(config, _one_row_per_user(distilled_set) if kind == "history" else distilled_set,
                                     None, shuffle=True), None, saved=False, show_progress=progress)
 
-        user_tokens = [f"u_{t}" for t in data.user_tokens]
+        user_tokens = [f"u_{t}" for t in data.user_tokens[setup.users]]
         context, heldout = setup.split("test")
         item_ids = np.asarray(dataset.token2id("item_id", list(data.item_tokens)))
         history = _rows_by_recbole_id(dataset, "user_id", user_tokens, context, dataset.user_num)
@@ -161,8 +161,8 @@ def train_and_evaluate(model_name: str, setup: EvaluationSetup, distilled: sp.cs
         accumulator = RankingAccumulator(KS, setup.propensity)
         recbole_users = np.asarray(dataset.token2id("user_id", user_tokens))
         with torch.no_grad():
-            for start in range(0, data.num_users, 1024):
-                rows = slice(start, min(start + 1024, data.num_users))
+            for start in range(0, len(user_tokens), 1024):
+                rows = slice(start, min(start + 1024, len(user_tokens)))
                 batch = Interaction({"user_id": torch.as_tensor(recbole_users[rows], device=config["device"])})
                 scores = model.full_sort_predict(batch).view(len(recbole_users[rows]), -1)[:, item_ids]
                 accumulator.add(scores.float(), context[rows], heldout[rows], setup.negatives[rows])

@@ -101,3 +101,25 @@ def test_a_shared_overlap_gives_the_same_scores(learner):
     support, rows = _log(10, 30), _log(4, 30, seed=6)
     scorer = learner.fit(support, (learner.grid[-1],))
     torch.testing.assert_close(scorer(rows, rows @ support.t())[0], scorer(rows, None)[0])
+
+
+
+def test_a_large_support_is_solved_in_blocks_to_the_same_coefficients(monkeypatch):
+    from recsys import learners
+
+    torch.manual_seed(0)
+    support = (torch.rand(300, 120) < 0.1).float()
+    with torch.no_grad():
+        direct = learners.dual_coefficients(support, (1e-3, 1.0))
+        blocked = learners._blocked_dual_coefficients(support, (1e-3, 1.0), block=64)
+        calls = []
+        original = learners._blocked_dual_coefficients
+        monkeypatch.setattr(learners, "BLOCKED_ABOVE", 100)
+        monkeypatch.setattr(learners, "_blocked_dual_coefficients", lambda *args: calls.append(args) or original(*args))
+        routed = learners.dual_coefficients(support, (1e-3, 1.0))
+    assert len(calls) == 1
+    for one, two, three in zip(direct, blocked, routed):
+        torch.testing.assert_close(two, one, rtol=1e-6, atol=1e-6)
+        assert torch.equal(three, two)
+    # synthetic users that need gradients keep the differentiable path
+    assert learners.dual_coefficients(support.requires_grad_(True), (1.0,))[0].requires_grad and len(calls) == 1
