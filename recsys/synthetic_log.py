@@ -126,19 +126,21 @@ def generate_log(spec: SyntheticLogSpec, name: str) -> InteractionData:
     keys = np.empty(0, dtype=np.int64)
     counts = np.zeros(spec.users, dtype=np.int64)
     for attempt in range(ROUNDS):
-        missing = caps - counts
+        missing = np.maximum(caps - counts, 0)
         if not missing.any():
             break
         # later rounds over-draw (trimmed below): a heavy user's last distinct items are rare ones
         draws = np.repeat(np.arange(spec.users), missing * 2 ** attempt)
-        fresh = np.concatenate([_draw_items(users, topic_tables, item_tables, rng) + users * np.int64(spec.items)
-                                for users in np.array_split(draws, max(1, len(draws) // spec.chunk))])
-        keys = np.union1d(keys, fresh)  # sorted, distinct: by user, then item
+        fresh = np.unique(np.concatenate([_draw_items(users, topic_tables, item_tables, rng) + users * np.int64(spec.items)
+                                          for users in np.array_split(draws, max(1, len(draws) // spec.chunk))]))
+        if len(keys):
+            at = np.minimum(np.searchsorted(keys, fresh), len(keys) - 1)
+            fresh = fresh[keys[at] != fresh]
+        keys = np.sort(np.concatenate([keys, fresh]), kind="stable")  # two sorted runs: a merge
         counts = np.bincount(keys // spec.items, minlength=spec.users)
-        surplus = counts - caps
-        if (surplus > 0).any():  # a user drew more distinct items than it needs: drop a random few
-            keys = _trim(keys, counts, caps, spec.items, rng)
-            counts = np.minimum(counts, caps)
+    if (counts > caps).any():  # users that drew more distinct items than they need: drop a random few
+        keys = _trim(keys, counts, caps, spec.items, rng)
+        counts = np.minimum(counts, caps)
     users, items = keys // spec.items, (keys % spec.items).astype(np.int32)
     split = _split(users, counts, rng)
     indptr_of = {code: np.concatenate([[0], np.cumsum(np.bincount(users[split == code], minlength=spec.users))])
@@ -178,12 +180,16 @@ def _draw_items(users: np.ndarray, topic_tables: np.ndarray, item_tables: np.nda
 
 
 def _trim(keys: np.ndarray, counts: np.ndarray, caps: np.ndarray, items: int, rng: np.random.Generator) -> np.ndarray:
-    """Keep ``caps[u]`` random distinct pairs of every user ``u`` (``keys`` sorted by user)."""
+    """Keep ``caps[u]`` random distinct pairs of every user ``u`` over its cap (``keys`` sorted by user)."""
     users = keys // items
-    order = np.lexsort((rng.random(len(keys)), users))
-    rank = np.arange(len(keys)) - np.repeat(np.cumsum(counts) - counts, counts)
-    kept = order[rank < caps[users[order]]]
-    return np.sort(keys[kept])
+    over = (counts > caps)[users]
+    heavy_keys, heavy_users = keys[over], users[over]
+    order = np.lexsort((rng.random(len(heavy_keys)), heavy_users))
+    heavy_counts = counts * (counts > caps)
+    starts = np.cumsum(heavy_counts) - heavy_counts
+    rank = np.arange(len(heavy_keys)) - starts[heavy_users[order]]
+    kept = heavy_keys[order[rank < caps[heavy_users[order]]]]
+    return np.sort(np.concatenate([keys[~over], kept]))
 
 
 def _split(users: np.ndarray, counts: np.ndarray, rng: np.random.Generator) -> np.ndarray:

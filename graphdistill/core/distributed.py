@@ -164,8 +164,10 @@ def launch(nproc: int, argv: Sequence[str], after_failure: str = "") -> int:
 
     if nproc < 1:
         raise InputError(f"--nproc must be at least 1 (got {nproc})")
+    # shutdown_timeout: a hung (or stopped) process gets 5 s after SIGTERM before SIGKILL
     config = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=nproc, run_id=uuid.uuid4().hex,
-                          rdzv_backend="c10d", rdzv_endpoint="localhost:0", max_restarts=0, monitor_interval=0.2)
+                          rdzv_backend="c10d", rdzv_endpoint="localhost:0", max_restarts=0, monitor_interval=0.2,
+                          shutdown_timeout=5)
     # the launcher's own failure log repeats what the line below says
     logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, len(os.sched_getaffinity(0)) // nproc)))
