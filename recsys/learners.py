@@ -62,12 +62,14 @@ BLOCKED_ABOVE = 8192
 def _blocked_dual_coefficients(support: Tensor, ridges: tuple[float, ...], block: int = 2048) -> list[Tensor]:
     """:func:`dual_coefficients` for a large support that needs no gradient, in bounded memory: the kernel is
     built in row blocks, each ridge is added to its diagonal in place and factored, and the targets are solved in
-    column blocks. Memory: the float64 kernel and one factor (``2 n^2`` values) besides the support and the
-    results."""
-    wide = support.double()
-    kernel = wide.new_empty(len(wide), len(wide))
-    for start in range(0, len(wide), block):
-        kernel[start:start + block] = ntk(wide[start:start + block], wide)
+    column blocks, all in float64 one block at a time. Memory: the float64 kernel and one factor (``2 n^2``
+    values) besides the support and the results."""
+    n = len(support)
+    kernel = torch.empty(n, n, dtype=torch.float64, device=support.device)
+    for row in range(0, n, block):
+        left = support[row:row + block].double()
+        for column in range(0, n, block):
+            kernel[row:row + block, column:column + block] = ntk(left, support[column:column + block].double())
     mean_diagonal = float(kernel.diagonal().mean())
     alphas = []
     for ridge in ridges:
@@ -81,8 +83,8 @@ def _blocked_dual_coefficients(support: Tensor, ridges: tuple[float, ...], block
         else:
             raise ValueError(f"regularised kernel is not positive definite (ridge={ridge}); increase the ridge")
         alpha = torch.empty_like(support)
-        for start in range(0, wide.shape[1], block):
-            alpha[:, start:start + block] = torch.cholesky_solve(wide[:, start:start + block], factor)
+        for start in range(0, support.shape[1], block):
+            alpha[:, start:start + block] = torch.cholesky_solve(support[:, start:start + block].double(), factor)
         alphas.append(alpha)
         del factor
     return alphas
