@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from graphdistill.core.errors import InputError
-from recsys.distill_cf import DistillCFConfig, DistillCFProblem, SparseSyntheticUsers, SyntheticUsers, _GumbelSoftmaxSum
+from recsys.distill_cf import (DistillCFConfig, DistillCFProblem, RealRows, SparseSyntheticUsers, SyntheticUsers,
+                               _GumbelSoftmaxSum)
 from recsys.infae import evaluate_support, validation_scores
 from recsys.learners import EASE, InfiniteAE
 from graphdistill.core.method import RunOptions
@@ -135,12 +136,13 @@ def test_ease_in_the_loop_makes_the_log_better_for_ease(ml100k):
 
 
 def test_learner_weights_normalise_the_loss_to_the_first_learners_start(ml100k):
-    real = torch.as_tensor(ml100k.data.train[:200].toarray()).float()
+    rows = RealRows(ml100k.data.train[:200], torch.device("cpu"))
+    real = rows.dense
     config = DistillCFConfig(learners="infae,ease", learner_weights="1,3")
     synthetic = SyntheticUsers(real[:10], config)
-    first = DistillCFProblem(synthetic, real, config).outer_loss(None).detach()
+    first = DistillCFProblem(synthetic, rows, config).outer_loss(None).detach()
     alone = {name: DistillCFProblem(SyntheticUsers(real[:10], DistillCFConfig(learners=name, cardinality_reg=0.0)),
-                                    real, dataclasses.replace(config, learners=name, learner_weights="",
+                                    rows, dataclasses.replace(config, learners=name, learner_weights="",
                                                               cardinality_reg=0.0)).outer_loss(None).detach()
              for name in ("infae", "ease")}
     scales = synthetic.loss_scales
