@@ -213,8 +213,7 @@ def run_bilevel(problem: MatchingProblem, synthetic: SyntheticSet, optimizers: M
             loss = problem.outer_loss(model)
             for name in active:
                 optimizers[name].zero_grad(set_to_none=True)
-            if loss.requires_grad:  # a rank whose part is empty has no graph; its gradients count as zero
-                loss.backward(inputs=active_params)
+            loss.backward(inputs=active_params)
             total += distributed.sum_gradients(active_params, loss) if sharded else loss.item()
             for name in active:
                 optimizers[name].step()
