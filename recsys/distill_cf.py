@@ -232,7 +232,7 @@ class DistillCFProblem(WithoutInnerTraining):
             .sum() / rows for name, ridge in zip(self.learners, self.synthetic.ridges)])
         scales = self.synthetic.loss_scales
         if scales.isnan().any():  # the first step: every learner's term is rescaled to start where the first's does
-            whole = distributed.sum_over_ranks(losses.detach().double())
+            (whole,) = distributed.sum_over_ranks([losses.detach().double()])
             scales.copy_(whole[0] / whole)
         weighted = (losses * (scales * self.weights).to(losses.dtype)).sum()
         if not distributed.world().main:

@@ -84,28 +84,25 @@ def owned_block(rows: Tensor) -> Tensor:
     return rows.tensor_split(here.size)[here.rank]
 
 
-def sum_over_ranks(values: Tensor) -> Tensor:
-    """``values`` summed over every rank (the same tensor without a group); the input is left untouched."""
+def sum_over_ranks(tensors: Sequence[Tensor], what: str = "summing over the processes") -> list[Tensor]:
+    """``tensors`` summed over every rank in one flat all-reduce (the inputs themselves without a group; they
+    are never modified)."""
     if world().size == 1:
-        return values
-    total = values.detach().clone()
-    with _collective("summing losses"):
-        dist.all_reduce(total)
-    return total
+        return list(tensors)
+    flat = torch.cat([t.detach().reshape(-1).to(tensors[0].dtype) for t in tensors])
+    with _collective(what):
+        dist.all_reduce(flat)
+    return [part.view_as(t).to(t.dtype) for t, part in zip(tensors, flat.split([t.numel() for t in tensors]))]
 
 
 def sum_gradients(params: Sequence[Tensor], loss: Tensor) -> float:
     """Replace each parameter's gradient by its sum over ranks, in one flat all-reduce that also carries the
     loss; return the summed loss. A missing gradient counts as zero (a rank whose part did not touch it)."""
-    if world().size == 1:
-        return float(loss)
     grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
-    flat = torch.cat([g.reshape(-1) for g in grads] + [loss.detach().reshape(1).to(grads[0].dtype)])
-    with _collective("summing the synthetic-set gradients"):
-        dist.all_reduce(flat)
-    for param, part in zip(params, flat[:-1].split([p.numel() for p in params])):
-        param.grad = part.view_as(param).clone()
-    return float(flat[-1])
+    *summed, total = sum_over_ranks([*grads, loss.reshape(1)], "summing the synthetic-set gradients")
+    for param, grad in zip(params, summed):
+        param.grad = grad
+    return float(total)
 
 
 def gather(value: Any) -> list[Any]:

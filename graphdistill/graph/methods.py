@@ -105,8 +105,11 @@ class GraphGradientMatching:
     neighbour-sampled subgraph of the drawn nodes. All per-class gradients of one side come from one batched
     call (:func:`~graphdistill.core.weighted_nll_gradients`).
 
-    Under a process group each rank matches every ``size``-th class (the loss is a sum over classes); every rank
-    still draws all classes' real nodes, so the random streams and the result do not depend on the group.
+    Under a process group the real side is split by nodes and the synthetic side by classes: each rank takes the
+    per-class gradients of its block of the real rows (all classes, weighted by the global class counts), the
+    blocks are summed over ranks in one all-reduce, and each rank matches every ``size``-th class (the loss is a
+    sum over classes). Every rank draws all real nodes, so the random streams and the result do not depend on
+    the group, and a large class is split like a small one.
     """
 
     sharding = "classes"
@@ -117,44 +120,42 @@ class GraphGradientMatching:
         self.synthetic = synthetic
         self.graph = graph
         self.num_features, self.num_classes = graph.num_features, graph.num_classes
-        mine = distributed.owned(len(allocation))
-        self.classes = torch.tensor(list(allocation), device=graph.y.device)[mine]
+        self.mine = distributed.owned(len(allocation))
+        self.all_classes = torch.tensor(list(allocation), device=graph.y.device)
         self.real_y = graph.y[graph.train_idx]
-        self.syn_weights = _class_mean_weights(synthetic.labels, self.classes)
+        self.syn_weights = _class_mean_weights(synthetic.labels, self.all_classes[self.mine])
         counts = torch.tensor(list(allocation.values()), dtype=torch.float32, device=graph.y.device)
-        self.class_weights = (counts / counts.max())[mine]
+        self.class_weights = (counts / counts.max())[self.mine]
         if config.matching_model == "sgc":
             self.real_features = propagate_rows(graph.operators(), graph.x, config.hops, graph.train_idx)
         elif config.real_batch:
             self.sampler = NeighbourSampler(graph.edge_index, graph.num_nodes, config.fanouts)
         if config.real_batch:
             self.members = [torch.nonzero(self.real_y == cls).flatten() for cls in allocation]
-            self.mine = mine
         else:  # every step sees the same real side: build it once
-            weights = _class_mean_weights(self.real_y, self.classes)
+            block = distributed.owned_block(torch.arange(len(self.real_y), device=self.real_y.device))
+            weights = _class_mean_weights(self.real_y, self.all_classes)[:, block]
             if config.matching_model == "sgc":
-                self.full_batch = ((self.real_features,), self.real_y, weights, None)
+                self.full_batch = ((self.real_features[block],), self.real_y[block], weights, None)
             else:
                 view = RealGraphView(graph)
-                self.full_batch = ((view.x, view.ops), self.real_y, weights, graph.train_idx)
+                self.full_batch = ((view.x, view.ops), self.real_y[block], weights, graph.train_idx[block])
 
     def real_side(self) -> tuple[tuple, Tensor, Tensor, Tensor | None]:
-        """``(model args, labels, (K, m) class weights, scored rows)`` of this step's real nodes."""
+        """``(model args, labels, (K, m) class weights, scored rows)`` of this rank's block of the step's real
+        nodes (every class; the weights make the blocks' gradients add up to the class means)."""
         if not self.config.real_batch:
             return self.full_batch
         # drawn from the global generator, which the loop checkpoints: a resumed run draws the same nodes
-        draws = [m[torch.randperm(len(m), device=m.device)[:self.config.real_batch]] for m in self.members]
-        picked = torch.cat([draws[k] for k in self.mine])
+        picked = torch.cat([m[torch.randperm(len(m), device=m.device)[:self.config.real_batch]] for m in self.members])
+        block = distributed.owned_block(torch.arange(len(picked), device=picked.device))
         y = self.real_y[picked]
-        weights = _class_mean_weights(y, self.classes)
+        weights = _class_mean_weights(y, self.all_classes)[:, block]
         if self.config.matching_model == "sgc":
-            return (self.real_features[picked],), y, weights, None
-        # the neighbours of every class's nodes, so all ranks consume the same random numbers
-        subgraph = self.sampler.sample(self.graph.train_idx[torch.cat(draws)])
-        starts = torch.tensor([0] + [len(d) for d in draws], device=y.device).cumsum(0)
-        rows = torch.cat([torch.arange(int(starts[k]), int(starts[k + 1]), device=y.device) for k in self.mine])
+            return (self.real_features[picked[block]],), y[block], weights, None
+        subgraph = self.sampler.sample(self.graph.train_idx[picked])  # all seeds: the same draws on every rank
         args = (self.graph.x[subgraph.nodes], GraphOperators(subgraph.adjacency()))
-        return args, y, weights, rows
+        return args, y[block], weights, block
 
     def new_model(self) -> nn.Module:
         device = self.real_y.device
@@ -171,7 +172,8 @@ class GraphGradientMatching:
     def outer_loss(self, model: nn.Module) -> Tensor:
         # vmap cannot trace the GCN's sparse real graph; the SGC's inputs are dense on both sides.
         vectorize = self.config.matching_model == "sgc"
-        real = weighted_nll_gradients(model, *self.real_side(), vectorize, create_graph=False)
+        partial = weighted_nll_gradients(model, *self.real_side(), vectorize, create_graph=False)
+        real = [grads[self.mine] for grads in distributed.sum_over_ranks(partial, "summing the real gradients")]
         syn_args = self._synthetic_args(*self.synthetic.materialize())
         syn = weighted_nll_gradients(model, syn_args, self.synthetic.labels, self.syn_weights, vectorize=vectorize)
         return (self.class_weights * batched_gradient_distance(syn, real, self.config.distance)).sum()
