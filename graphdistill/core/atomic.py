@@ -21,16 +21,17 @@ _crash_counts: Counter[str] = Counter()
 def crash_point(name: str) -> None:
     """Fault injection for the crash-consistency tests: ``GRAPHDISTILL_CRASH_AT=name`` (or ``name@N`` for the
     N-th time, ``name@N:rankR`` for the process of rank ``R`` only) SIGKILLs this process at that point of a
-    write. Unset, it does nothing."""
+    write; a trailing ``:hang`` stops it instead (SIGSTOP), as a process that hangs. Unset, it does nothing."""
     wanted = os.environ.get(CRASH_VARIABLE)
     if not wanted:
         return
     point, _, count = wanted.partition("@")
     count, _, rank = count.partition(":rank")
+    rank, _, action = rank.partition(":")
     if point == name and (not rank or rank == os.environ.get("RANK", "0")):
         _crash_counts[name] += 1
         if _crash_counts[name] == int(count or 1):
-            os.kill(os.getpid(), signal.SIGKILL)
+            os.kill(os.getpid(), signal.SIGSTOP if action == "hang" else signal.SIGKILL)
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:

@@ -34,13 +34,36 @@ class PeerLost(RuntimeError):
     """A collective failed: another process died, hung past ``--timeout`` or closed its connection."""
 
 
+_entered = 0  # collectives this process has entered, published so a failing rank can tell who stayed behind
+PROGRESS_KEY = "graphdistill/collectives/{rank}"
+
+
 @contextlib.contextmanager
 def _collective(what: str) -> Iterator[None]:
+    global _entered
+    _entered += 1
+    store = dist.distributed_c10d._get_default_store()
+    store.set(PROGRESS_KEY.format(rank=world().rank), str(_entered))
     try:
         yield
     except RuntimeError as exc:  # gloo and NCCL report a lost or late peer as a RuntimeError (DistError)
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise PeerLost(f"rank {world().rank}: {what} failed, another process died or is late: {first}") from exc
+        raise PeerLost(f"rank {world().rank}: {what} failed, another process died or is late: {first}"
+                       f"{_stragglers(store)}") from exc
+
+
+def _stragglers(store: Any) -> str:
+    """Which ranks never entered the collective this one failed in (read from the group's store)."""
+    behind = []
+    for rank in range(world().size):
+        key = PROGRESS_KEY.format(rank=rank)
+        try:
+            entered = int(store.get(key)) if store.check([key]) else 0
+        except RuntimeError:  # the store went away with the launcher: say nothing rather than guess
+            return ""
+        if entered < _entered:
+            behind.append(f"rank {rank} ({entered} of {_entered})")
+    return f"; never reached it: {', '.join(behind)}" if behind else ""
 
 
 @dataclass(frozen=True)
@@ -161,10 +184,8 @@ def launch(nproc: int, argv: Sequence[str], after_failure: str = "") -> int:
 
     if nproc < 1:
         raise InputError(f"--nproc must be at least 1 (got {nproc})")
-    # shutdown_timeout: a hung (or stopped) process gets 5 s after SIGTERM before SIGKILL
     config = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=nproc, run_id=uuid.uuid4().hex,
-                          rdzv_backend="c10d", rdzv_endpoint="localhost:0", max_restarts=0, monitor_interval=0.2,
-                          shutdown_timeout=5)
+                          rdzv_backend="c10d", rdzv_endpoint="localhost:0", max_restarts=0, monitor_interval=0.2)
     # the launcher's own failure log repeats what the line below says
     logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, len(os.sched_getaffinity(0)) // nproc)))

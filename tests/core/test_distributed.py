@@ -91,6 +91,15 @@ def test_a_killed_rank_is_named_and_resume_with_the_same_processes_ends_like_an_
     assert all(torch.equal(expected[k], got[k]) for k in expected)
 
 
+def test_a_hung_rank_is_named_and_the_run_ends_within_the_timeout(tmp_path, data_root):
+    args = ["images", "--dataset", "digits", "--method", "dm", "--ipc", "1", "--iterations", "8",
+            "--set", "checkpoint_every=2", "--set", "batch_real=16", "--nproc", "2", "--timeout", "4"]
+    hung = _condense(args, tmp_path / "out", data_root, env={CRASH_VARIABLE: "checkpoint-taken@2:rank1:hang"})
+    assert hung.returncode != 0
+    assert "never reached it: rank 1" in hung.stderr and "Timed out" in hung.stderr
+    assert (tmp_path / "out.partial" / "checkpoint.pt").is_file()
+
+
 def test_a_bad_setting_is_reported_once_under_two_processes(tmp_path, data_root):
     done = _condense(["images", "--dataset", "digits", "--method", "dm", "--ipc", "1", "--set", "iterations='x'",
                       "--nproc", "2"], tmp_path / "o", data_root)
