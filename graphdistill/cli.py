@@ -54,6 +54,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return run_bench(args)
         modality = modalities()[args.modality]
+        if args.command == "condense" and args.nproc < 1:
+            raise InputError(f"--nproc must be at least 1 (got {args.nproc})")
         if args.command == "condense" and args.nproc > 1 and not distributed.launched():
             again = [*args.command_line, *([] if args.resume else ["--resume"])]
             return distributed.launch(args.nproc, argv, f"the last checkpoint is kept in {args.out}.partial: "
