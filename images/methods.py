@@ -272,7 +272,6 @@ class GradientMatching:
     def __init__(self, data: ImageData, synthetic: SyntheticSet, config: DCConfig, device: torch.device):
         self.data, self.synthetic, self.config, self.device = data, synthetic, config, device
         self.real = _RealBatches(data, device, DSA() if config.dsa else None)
-        self.dsa = self.real.dsa
 
     def new_model(self) -> nn.Module:
         return build("convnet", self.data.shape, self.data.num_classes, self.device)
@@ -294,8 +293,8 @@ class GradientMatching:
 
     def inner_loss(self, model: nn.Module, data: tuple[Tensor, Tensor]) -> Tensor:
         images, labels = data
-        if self.dsa is not None:
-            images = self.dsa(images)
+        if self.real.dsa is not None:
+            images = self.real.dsa(images)
         return F.cross_entropy(model(images), labels)
 
 

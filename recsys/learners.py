@@ -24,7 +24,7 @@ import torch
 from torch import Tensor
 
 from graphdistill.core.errors import InputError
-from graphdistill.core.kernels import krr_fit, relu_kernels
+from graphdistill.core.kernels import krr_fit, relu_kernels, ridge_cholesky
 from graphdistill.core.registry import Registry
 
 #: ``(rows (b, items), overlap)`` -> one ``(b, items)`` score matrix per regulariser value fitted; ``overlap`` is
@@ -61,32 +61,23 @@ BLOCKED_ABOVE = 8192
 
 def _blocked_dual_coefficients(support: Tensor, ridges: tuple[float, ...], block: int = 2048) -> list[Tensor]:
     """:func:`dual_coefficients` for a large support that needs no gradient, in bounded memory: the kernel is
-    built in row blocks, each ridge is added to its diagonal in place and factored, and the targets are solved in
-    column blocks, all in float64 one block at a time. Memory: the float64 kernel and one factor (``2 n^2``
-    values) besides the support and the results."""
+    built in blocks, each ridge is added to its diagonal in place and factored (escalated like
+    :func:`dual_coefficients`), and the targets are solved in column blocks, all in float64 one block at a
+    time. Memory: the float64 kernel and one factor (``2 n^2`` values) besides the support and the results."""
     n = len(support)
     kernel = torch.empty(n, n, dtype=torch.float64, device=support.device)
     for row in range(0, n, block):
         left = support[row:row + block].double()
         for column in range(0, n, block):
             kernel[row:row + block, column:column + block] = ntk(left, support[column:column + block].double())
-    mean_diagonal = float(kernel.diagonal().mean())
     alphas = []
     for ridge in ridges:
-        for attempt in range(7):  # as krr_fit's escalate: a kernel not numerically positive definite
-            shift = ridge * 10 ** attempt * mean_diagonal
-            kernel.diagonal().add_(shift)
-            factor, info = torch.linalg.cholesky_ex(kernel)
-            kernel.diagonal().sub_(shift)
-            if int(info) == 0:
-                break
-        else:
-            raise ValueError(f"regularised kernel is not positive definite (ridge={ridge}); increase the ridge")
+        factor = ridge_cholesky(kernel, ridge, escalate=True, in_place=True)
         alpha = torch.empty_like(support)
         for start in range(0, support.shape[1], block):
             alpha[:, start:start + block] = torch.cholesky_solve(support[:, start:start + block].double(), factor)
         alphas.append(alpha)
-        del factor
+        del factor  # before the next ridge's factor is built: two would not fit beside the kernel
     return alphas
 
 

@@ -90,12 +90,12 @@ def launched() -> bool:
     return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
-def owned(count: int, what: str = "classes") -> list[int]:
+def owned(count: int) -> list[int]:
     """The indices of ``range(count)`` this rank computes: every ``size``-th, from its rank (balanced when
     the items differ in size in order, as classes sorted by label do)."""
     here = world()
     if count < here.size:
-        raise InputError(f"cannot split {count} {what} over {here.size} processes; use --nproc {count} or fewer")
+        raise InputError(f"cannot split {count} classes over {here.size} processes; use --nproc {count} or fewer")
     return list(range(here.rank, count, here.size))
 
 
@@ -161,10 +161,15 @@ def join(device: torch.device, backend: str | None = None, timeout_s: float = 60
         device = torch.device("cuda", local_rank)
     if device.type == "cuda":
         torch.cuda.set_device(device)
-    torch.set_num_threads(max(1, len(os.sched_getaffinity(0)) // local_size))
+    torch.set_num_threads(_threads_per_process(local_size))
     dist.init_process_group(backend or ("nccl" if device.type == "cuda" else "gloo"),
                             timeout=timedelta(seconds=timeout_s), device_id=device if device.type == "cuda" else None)
     return device
+
+
+def _threads_per_process(local_processes: int) -> int:
+    """This machine's usable cores shared out among ``local_processes``."""
+    return max(1, len(os.sched_getaffinity(0)) // local_processes)
 
 
 def leave() -> None:
@@ -182,13 +187,11 @@ def launch(nproc: int, argv: Sequence[str], after_failure: str = "") -> int:
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
-    if nproc < 1:
-        raise InputError(f"--nproc must be at least 1 (got {nproc})")
     config = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=nproc, run_id=uuid.uuid4().hex,
                           rdzv_backend="c10d", rdzv_endpoint="localhost:0", max_restarts=0, monitor_interval=0.2)
     # the launcher's own failure log repeats what the line below says
     logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)
-    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, len(os.sched_getaffinity(0)) // nproc)))
+    os.environ.setdefault("OMP_NUM_THREADS", str(_threads_per_process(nproc)))
     try:
         elastic_launch(config, sys.executable)("-m", "graphdistill.cli", *argv)
     except ChildFailedError as failed:

@@ -97,16 +97,30 @@ def krr_fit(k_train: Tensor, targets: Tensor, ridge: float, escalate: bool = Fal
     n = k_train.shape[0]
     if k_train.shape != (n, n) or targets.shape[0] != n:
         raise ValueError(f"kernel {tuple(k_train.shape)} and targets {tuple(targets.shape)} do not match")
-    identity = torch.eye(n, dtype=k_train.dtype, device=k_train.device)
-    for attempt in range(7 if escalate else 1):
-        factor, info = torch.linalg.cholesky_ex(k_train + ridge * 10**attempt * torch.trace(k_train) / n * identity)
-        if int(info) == 0:
-            break
-    else:
-        raise ValueError(f"regularised kernel is not positive definite (ridge={ridge}); increase the ridge")
     column = targets if targets.dim() == 2 else targets[:, None]
-    alpha = torch.cholesky_solve(column, factor)
+    alpha = torch.cholesky_solve(column, ridge_cholesky(k_train, ridge, escalate))
     return alpha if targets.dim() == 2 else alpha[:, 0]
+
+
+def ridge_cholesky(kernel: Tensor, ridge: float, escalate: bool = False, in_place: bool = False) -> Tensor:
+    """The Cholesky factor of ``K + ridge * tr(K) / n * I`` (see :func:`krr_fit` for ``ridge`` and ``escalate``).
+
+    ``in_place`` adds the ridge to ``K``'s diagonal, factors and takes it off again instead of copying ``K``
+    (for kernels too large to copy; ``K`` must not need gradients and is restored up to rounding).
+    """
+    n = kernel.shape[0]
+    identity = None if in_place else torch.eye(n, dtype=kernel.dtype, device=kernel.device)
+    for attempt in range(7 if escalate else 1):
+        shift = ridge * 10**attempt * torch.trace(kernel) / n
+        if in_place:
+            kernel.diagonal().add_(shift)
+            factor, info = torch.linalg.cholesky_ex(kernel)
+            kernel.diagonal().sub_(shift)
+        else:
+            factor, info = torch.linalg.cholesky_ex(kernel + shift * identity)
+        if int(info) == 0:
+            return factor
+    raise ValueError(f"regularised kernel is not positive definite (ridge={ridge}); increase the ridge")
 
 
 def krr_predict(k_query_train: Tensor, alpha: Tensor) -> Tensor:
