@@ -54,6 +54,8 @@ def test_bad_settings_are_refused():
         DistillCFConfig(gamma=0)
     with pytest.raises(InputError, match="selection metric 'mrr'"):
         DistillCFConfig(select_metric="mrr")
+    with pytest.raises(InputError, match="precision 'float16'; choose one of float32, float64"):
+        DistillCFConfig(precision="float16")
 
 
 def test_selection_metric_picks_the_ridge_and_the_kept_state(ml100k):
