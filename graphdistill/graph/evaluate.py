@@ -66,11 +66,11 @@ class RealGraphView:
         return model(self.x, self.ops, rows)
 
 
-def check_condensed(x: Tensor, adj: Tensor, y: Tensor, graph: NodeGraph) -> None:
+def check_condensed(x: Tensor, adj: Tensor, y: Tensor, graph: NodeGraph, propagation: bool = False) -> None:
     """Validate a condensed graph against the real one; every problem is an :class:`InputError`."""
     if x.dim() != 2 or x.shape[1] != graph.num_features:
         raise InputError(f"condensed features have shape {tuple(x.shape)}, expected (n, {graph.num_features})")
-    check_graph_tensors(x, adj, y, "condensed graph", graph.num_classes)
+    check_graph_tensors(x, adj, y, "condensed graph", graph.num_classes, signed=propagation)
 
 
 def _accuracy(logp: Tensor, y: Tensor) -> float:
@@ -129,19 +129,22 @@ def _runs(config: EvalConfig, real: RealGraphView, x: Tensor, ops: GraphOperator
 
 
 def evaluate_condensed(graph: NodeGraph, x: Tensor, adj: Tensor, y: Tensor, config: EvalConfig = EvalConfig(),
-                       progress: bool = False, real: RealGraphView | None = None) -> dict:
-    """Score a condensed graph ``(x (n, F), adj (n, n) dense weighted, y (n,))`` with ``config.runs`` runs.
+                       progress: bool = False, real: RealGraphView | None = None, propagation: bool = False) -> dict:
+    """Score a condensed graph ``(x (n, F), adj (n, n) dense weighted, y (n,))`` with ``config.runs`` runs;
+    ``propagation``: ``adj`` is the propagation matrix itself, used by every model as it is (GDEM).
 
     Returns:
         ``test_acc_mean``, ``test_acc_std`` (fractions), per-run ``test_accs``, ``runs``, ``wall_s``, ...
     """
-    check_condensed(x, adj, y, graph)
+    check_condensed(x, adj, y, graph, propagation)
+    if propagation and config.threshold > 0:
+        raise InputError("--threshold sparsifies edge weights; this graph's adj is a propagation matrix")
     real = real or RealGraphView(graph)
     device = graph.x.device
     adj = adj.to(device)
     if config.threshold > 0:
         adj = torch.where(adj < config.threshold, torch.zeros_like(adj), adj)
-    return _runs(config, real, x.to(device), GraphOperators(adj), y.to(device), None, progress)
+    return _runs(config, real, x.to(device), GraphOperators(adj, given=propagation), y.to(device), None, progress)
 
 
 def evaluate_whole(graph: NodeGraph, config: EvalConfig = EvalConfig(), progress: bool = False,

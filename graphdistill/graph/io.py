@@ -37,9 +37,19 @@ def _load_tensor(path: Path, what: str) -> Any:
     return load_torch_file(path, what)
 
 
-def check_graph_tensors(x: Tensor, adj: Tensor, y: Tensor | None, source: str, num_classes: int | None = None) -> None:
+#: ``meta.json["adjacency"]`` of a graph whose ``adj`` is the propagation matrix itself (GDEM), used as it is by
+#: every model and allowed negative values; absent: ``adj`` holds non-negative edge weights, normalised per model.
+PROPAGATION = "propagation"
+
+
+def is_propagation_matrix(meta: dict[str, Any]) -> bool:
+    return meta.get("adjacency") == PROPAGATION
+
+
+def check_graph_tensors(x: Tensor, adj: Tensor, y: Tensor | None, source: str, num_classes: int | None = None,
+                        signed: bool = False) -> None:
     """Shapes, dtypes and values of a condensed graph; every problem is an :class:`InputError` naming
-    ``source`` and the field."""
+    ``source`` and the field. ``signed``: ``adj`` is a propagation matrix, negative values allowed."""
     if x.dim() != 2 or x.shape[0] == 0:
         raise InputError(f"{source}: x must be a non-empty 2-D (n, F) tensor, got shape {tuple(x.shape)}")
     n = x.shape[0]
@@ -47,8 +57,10 @@ def check_graph_tensors(x: Tensor, adj: Tensor, y: Tensor | None, source: str, n
         raise InputError(f"{source}: x must hold finite floating-point values (found NaN, infinite or integer)")
     if tuple(adj.shape) != (n, n):
         raise InputError(f"{source}: adj must be ({n}, {n}) for {n} nodes, got shape {tuple(adj.shape)}")
-    if not torch.isfinite(adj).all() or bool((adj < 0).any()):
-        raise InputError(f"{source}: adj must hold finite non-negative edge weights")
+    if not torch.isfinite(adj).all():
+        raise InputError(f"{source}: adj must hold finite values")
+    if not signed and bool((adj < 0).any()):
+        raise InputError(f"{source}: adj must hold non-negative edge weights")
     if y is None:
         return
     if y.dim() != 1 or y.shape[0] != n:
@@ -69,7 +81,7 @@ def read_condensed(path: str | os.PathLike) -> tuple[Tensor, Tensor, Tensor, dic
         raise InputError(f"{file} is not a condensed graph (needs tensors x, adj, y)")
     classes = meta.get("num_classes")
     check_graph_tensors(tensors["x"], tensors["adj"], tensors["y"], str(file),
-                        classes if isinstance(classes, int) else None)
+                        classes if isinstance(classes, int) else None, signed=is_propagation_matrix(meta))
     return tensors["x"].float(), tensors["adj"].float(), tensors["y"].long(), meta
 
 

@@ -14,7 +14,8 @@ from graphdistill.core.modality import Modality
 from graphdistill.core.registry import Registry
 from graphdistill.graph.budget import Budget, allocate_labels, labels_from_allocation, resolve_budget
 from graphdistill.graph.data import NodeGraph, load_node_graph
-from graphdistill.graph.io import GRAPH_FILE, load_condensed, read_condensed, read_external, save_condensed
+from graphdistill.graph.io import (GRAPH_FILE, is_propagation_matrix, load_condensed, read_condensed, read_external,
+                                  save_condensed)
 from graphdistill.graph.models import ARCHITECTURES
 
 
@@ -142,12 +143,14 @@ class NodeGraphs(Modality):
                             seed=args.seed, lr=args.lr, weight_decay=args.weight_decay)
         if args.condensed:
             x, adj, y, meta = read_condensed(args.condensed)
+            propagation = is_propagation_matrix(meta)
             drawn = meta.get("graph", {})
             if args.split is None and drawn.get("split", "given") != "given":
                 args.split = drawn["split"]
                 args.split_seed = drawn.get("split_seed", 0) if args.split_seed is None else args.split_seed
         elif args.feat:
             x, adj, y = read_external(args.feat, args.adj, args.labels)
+            propagation = False
         graph = self.load_data(args, root).to(device)
         progress = not args.quiet
         if args.whole:
@@ -155,7 +158,7 @@ class NodeGraphs(Modality):
         if y is None:
             budget = resolve_budget(graph, budget=x.shape[0])
             y = labels_from_allocation(allocate_labels(graph.y[graph.train_idx].cpu(), budget.nodes))
-        return evaluate_condensed(graph, x, adj, y, config, progress=progress)
+        return evaluate_condensed(graph, x, adj, y, config, progress=progress, propagation=propagation)
 
 
 NODE_GRAPHS = NodeGraphs()

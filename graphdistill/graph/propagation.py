@@ -118,11 +118,14 @@ class GraphOperators:
         adj: ``(n, n)`` weighted adjacency, dense or sparse; must not require grad.
         symmetric: ``adj`` is symmetric (an undirected graph), so its ``gcn`` and ``sym`` normalisations are too
             and are stored once.
+        given: ``adj`` already is the propagation matrix (GDEM's ``I - U diag(lambda) U^T``, which may hold
+            negative values): every normalisation is ``adj`` itself.
     """
 
-    def __init__(self, adj: Tensor, symmetric: bool = False):
+    def __init__(self, adj: Tensor, symmetric: bool = False, given: bool = False):
         self.adj = adj
         self.symmetric = symmetric
+        self.given = given
         self._cache: dict[str, Tensor | SparseOperator] = {}
         self._rows: dict[tuple[str, int], tuple[Tensor, Tensor]] = {}
         self._propagated: dict[str, tuple[Tensor, int, Tensor]] = {}
@@ -130,7 +133,7 @@ class GraphOperators:
     def __call__(self, kind: str, rows: Tensor | None = None) -> Tensor | SparseOperator:
         """The ``kind`` normalisation; with ``rows``, only those rows (for outputs wanted at a few nodes only)."""
         if kind not in self._cache:
-            normalized = normalize_adjacency(self.adj, kind)
+            normalized = self.adj if self.given else normalize_adjacency(self.adj, kind)
             self._cache[kind] = normalized if normalized.layout == torch.strided else \
                 SparseOperator(normalized, self.symmetric and kind in ("gcn", "sym"))
         operator = self._cache[kind]
