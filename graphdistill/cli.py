@@ -1,4 +1,4 @@
-"""``graphdistill {condense,evaluate} <modality> ...`` and ``graphdistill bench SPEC.toml``.
+"""``graphdistill {condense,evaluate,experts} <modality> ...`` and ``graphdistill bench SPEC.toml``.
 
 The modalities are found through the ``graphdistill.modalities`` entry points; this module imports none
 of them and holds nothing specific to one.
@@ -34,9 +34,14 @@ def build_parser() -> argparse.ArgumentParser:
         dest="modality", required=True, metavar="{" + ",".join(found) + "}")
     evaluate = commands.add_parser("evaluate", help="train models on a condensed dataset and test them"
                                    ).add_subparsers(dest="modality", required=True, metavar="{" + ",".join(found) + "}")
+    with_experts = {name: modality for name, modality in found.items() if modality.expert_config is not None}
+    experts = commands.add_parser("experts", help="train expert trajectories for trajectory matching"
+                                  ).add_subparsers(dest="modality", required=True, metavar="{" + ",".join(with_experts) + "}")
     for name, modality in found.items():
         modality.configure_condense(condense.add_parser(name, help=modality.help))
         modality.configure_evaluate(evaluate.add_parser(name, help=f"evaluate: {modality.help}"))
+    for name, modality in with_experts.items():
+        modality.configure_experts(experts.add_parser(name, help=f"experts: {modality.help}"))
     from graphdistill.bench import configure_bench
 
     configure_bench(commands.add_parser("bench", help="run a benchmark spec: JSON + Markdown + PNG plots"))
@@ -67,6 +72,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             summary = {"out": args.out, "modality": modality.name, "budget": condensed.meta["budget"],
                        "wall_s": condensed.meta["wall_s"]}
             print(json.dumps(summary) if args.json else modality.condense_summary(condensed, args.out))
+        elif args.command == "experts":
+            result = modality.run_experts(args)
+            print(json.dumps(result) if args.json else
+                  f"{modality.name} {args.dataset}: {result['experts']} experts in {result['directory']} "
+                  f"({result['bytes'] / 2**20:.1f} MiB, epochs {result['kept_epochs']}) in {result['wall_s']:.1f} s")
         else:
             result = modality.run_evaluate(args)
             print(json.dumps(result) if args.json else modality.summary(result))

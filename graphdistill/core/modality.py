@@ -45,6 +45,8 @@ class Modality:
         primary_metric: the key of :meth:`evaluate`'s result that benchmarks plot (higher is better).
         datasets: what ``--dataset`` accepts, for the help text.
         default_method: ``--method`` when none is given.
+        expert_config: the settings class of ``graphdistill experts <name>`` (trajectory buffers), ``None`` where
+            the modality builds none; such a modality fills :meth:`build_experts`.
     """
 
     name: str = ""
@@ -55,6 +57,7 @@ class Modality:
     primary_metric: str = ""
     datasets: str = ""
     default_method: str = ""
+    expert_config: type | None = None
 
     # -- the parts a modality fills -------------------------------------------------------------------
     @property
@@ -232,6 +235,30 @@ class Modality:
                 except OSError as exc:
                     raise InputError(f"cannot write {out}: {exc.strerror or exc}") from exc
         return condensed
+
+    def build_experts(self, data: Any, args: argparse.Namespace, config: Any, device: torch.device) -> dict[str, Any]:
+        """Train ``args.experts`` experts into the buffer ``args.out`` (resumable); returns its facts."""
+        raise NotImplementedError
+
+    def configure_experts(self, parser: argparse.ArgumentParser) -> None:
+        """Every flag of ``graphdistill experts <name>``."""
+        self._common_arguments(parser)
+        parser.add_argument("--experts", type=int, required=True, help="experts the buffer should hold")
+        parser.add_argument("--out", required=True, help="buffer directory (an interrupted build continues there)")
+        parser.add_argument("--seed", type=int, default=0, help="expert i is seeded seed + i (default 0)")
+        parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                            help=f"override one expert setting (a TOML literal): "
+                                 f"{', '.join(f.name for f in dataclasses.fields(self.expert_config))}")
+        parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+
+    def run_experts(self, args: argparse.Namespace) -> dict[str, Any]:
+        """The whole ``experts`` flow: settings, data, the build; returns the buffer's facts and the wall time."""
+        started = time.perf_counter()
+        config = build_config(self.expert_config, parse_overrides(args.set))
+        data = self.load_data(args, resolve_data_root(args.data_root))
+        facts = self.build_experts(data, args, config, resolve_device(args.device))
+        return {**facts, "modality": self.name, "dataset": args.dataset, "wall_s": time.perf_counter() - started,
+                "peak_rss_mib": peak_rss_mib()}
 
     def run_evaluate(self, args: argparse.Namespace) -> dict[str, Any]:
         """The whole ``evaluate`` flow; returns the flat metrics dict with wall time and peak memory."""

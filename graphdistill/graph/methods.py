@@ -28,6 +28,7 @@ from graphdistill.graph.data import NodeGraph
 from graphdistill.graph.evaluate import EvalConfig, RealGraphView, fit_with_validation
 from graphdistill.graph.gcdm import GCDMConfig, condense_gcdm
 from graphdistill.graph.gdem import GDEMConfig, condense_gdem
+from graphdistill.graph.sfgc import SFGCConfig, condense_sfgc
 from graphdistill.graph.gcsntk import GCSNTKConfig, condense_gcsntk
 from graphdistill.graph.models import GCN
 from graphdistill.graph.propagation import GraphOperators, normalize_adjacency, propagate, propagate_rows
@@ -271,3 +272,4 @@ for _name in ("random", "herding", "kcenter"):
 METHODS.register("gc-sntk")(Method(GCSNTKConfig, condense_gcsntk))
 METHODS.register("gcdm")(Method(GCDMConfig, condense_gcdm))
 METHODS.register("gdem")(Method(GDEMConfig, condense_gdem))
+METHODS.register("sfgc")(Method(SFGCConfig, condense_sfgc))

@@ -17,6 +17,7 @@ from graphdistill.graph.data import NodeGraph, load_node_graph
 from graphdistill.graph.io import (GRAPH_FILE, is_propagation_matrix, load_condensed, read_condensed, read_external,
                                   save_condensed)
 from graphdistill.graph.models import ARCHITECTURES
+from graphdistill.graph.sfgc import ExpertConfig, build_experts
 
 
 class NodeGraphs(Modality):
@@ -31,6 +32,7 @@ class NodeGraphs(Modality):
     datasets = ("cora, citeseer, pubmed (Planetoid), ogbn-arxiv, ogbn-products (OGB layout under the data root), "
                 "csbm-arxiv, csbm-products, csbm:key=value,... (generated, cached) or file:PATH (.pt or .npz)")
     default_method = "gcond"
+    expert_config = ExpertConfig
 
     @property
     def methods(self) -> Registry[Method]:
@@ -84,6 +86,12 @@ class NodeGraphs(Modality):
                                  "setting keeps out of condensation; evaluate the output instead")
             return graph.training_subgraph()
         return graph
+
+    def build_experts(self, data: NodeGraph, args: argparse.Namespace, config: ExpertConfig,
+                      device: torch.device) -> dict[str, Any]:
+        buffer = build_experts(data.to(device), args.out, args.experts, config, args.seed, progress=not args.quiet)
+        return {"directory": str(buffer.directory), "experts": buffer.count(), "kept_epochs": buffer.epochs,
+                "bytes": buffer.bytes_on_disk(), "expert_wall_s": round(sum(buffer.wall_times()), 1)}
 
     def digest(self, data: NodeGraph) -> str:
         return data_digest(data.x, data.edge_index, data.y, data.train_idx, data.val_idx, data.test_idx)
