@@ -24,7 +24,7 @@ from graphdistill.core.errors import InputError
 from graphdistill.core.loop import BilevelSchedule, WithoutInnerTraining, run_bilevel
 from graphdistill.core.method import Condensed, RunOptions, data_digest, fingerprint_digest
 from graphdistill.core.progress import progress_bar
-from graphdistill.core.seed import seed_everything
+from graphdistill.core.seed import rng_state, seed_everything, set_rng_state
 from graphdistill.core.trajectories import ExpertBuffer, FlatParameters, trajectory_loss, unroll_student
 from graphdistill.graph.budget import Budget
 from graphdistill.graph.condensation import export, start_from_real_nodes, validation_selector
@@ -83,9 +83,19 @@ def buffer_spec(graph: NodeGraph, config: ExpertConfig, seed: int) -> dict:
 def build_experts(graph: NodeGraph, directory: str | Path, count: int, config: ExpertConfig, seed: int = 0,
                   progress: bool = False) -> ExpertBuffer:
     """Train experts into the buffer at ``directory`` until it holds ``count`` (expert ``i`` is seeded
-    ``seed + i``, so a build killed and started again ends with the same buffer)."""
+    ``seed + i``, so a build killed and started again ends with the same buffer). The global generators are left
+    as they were: a condensation that builds its buffer first draws what one that finds it built draws."""
     if count < 1:
         raise InputError(f"--experts must be at least 1 (got {count})")
+    state = rng_state()
+    try:
+        return _build_experts(graph, directory, count, config, seed, progress)
+    finally:
+        set_rng_state(state)
+
+
+def _build_experts(graph: NodeGraph, directory: str | Path, count: int, config: ExpertConfig, seed: int,
+                   progress: bool) -> ExpertBuffer:
     layout = FlatParameters.of(_expert_model(graph, config.hidden))
     buffer = ExpertBuffer.prepare(directory, buffer_spec(graph, config, seed), layout, config.kept_epochs)
     real = RealGraphView(graph)

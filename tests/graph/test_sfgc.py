@@ -73,3 +73,27 @@ def test_sfgc_refuses_a_buffer_without_its_epochs(cora, tmp_path):
                                           max_start_epoch=4, start_every=2)
     with pytest.raises(InputError, match="does not keep epochs \\[20, 22, 24\\]"):
         METHODS["sfgc"].condense(cora, resolve_budget(cora, budget=35), config, RunOptions(seed=0))
+
+
+def test_short_sfgc_beats_random_nodes(cora, tmp_path):
+    schedule = {"hidden": 64, "max_start_epoch": 20, "start_every": 10, "expert_epochs": 100}
+    build_experts(cora, tmp_path / "b", 2, ExpertConfig(**schedule), seed=0)
+    budget = resolve_budget(cora, budget=35)
+    config = METHODS["sfgc"].config_class(experts=str(tmp_path / "b"), **schedule, iterations=30, syn_steps=40,
+                                          lr_feat=1e-3, select_every=15)
+    condensed = METHODS["sfgc"].condense(cora, budget, config, RunOptions(seed=0, progress=False))
+    random = METHODS["random"].condense(cora, budget, CoresetConfig(), RunOptions(seed=0))
+    losses = [h["loss"] for h in condensed.history]
+    assert sum(losses[-5:]) < sum(losses[:5])
+    assert condensed.data["adj"].count_nonzero() == 0 and condensed.meta["buffer"]["experts"] == 2
+    score = {name: evaluate_condensed(cora, c.data["x"], c.data["adj"], c.data["y"], EvalConfig(runs=2))["test_acc_mean"]
+             for name, c in (("sfgc", condensed), ("random", random))}
+    assert score["sfgc"] > score["random"] + 0.03, score
+
+
+def test_building_experts_leaves_the_global_generators_alone(cora, tmp_path):
+    torch.manual_seed(7)
+    expected = torch.rand(3)
+    torch.manual_seed(7)
+    build_experts(cora, tmp_path / "b", 1, SMALL, seed=0)
+    assert torch.equal(torch.rand(3), expected)
