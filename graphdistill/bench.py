@@ -329,7 +329,8 @@ def pivot_table(results: Results, filters: dict[str, str] | None = None) -> str:
         for label in labels:
             runs = by_label.get(label, [])
             row_cells.append(" / ".join(
-                "{:.2f} +- {:.2f}".format(*_mean_std([r["metrics"][m] for r in runs])) for m in metrics) if runs else "-")
+                "{:.2f} +- {:.2f}".format(*_mean_std([r.get("scale", 1.0) * r["metrics"][m] for r in runs]))
+                for m in metrics) if runs else "-")
         lines.append(f"| {dataset} | {budget if budget is not None else 'full'} | {entry} | "
                      f"{_stored_values(members[0])} | {' | '.join(row_cells)} |")
     return "\n".join(lines) + "\n"
