@@ -12,6 +12,7 @@ from graphdistill.core.synthetic import sample_per_class
 from graphdistill.graph.budget import Budget, allocate_labels, labels_from_allocation
 from graphdistill.graph.data import NodeGraph
 from graphdistill.graph.evaluate import EvalConfig, RealGraphView, evaluate_condensed
+from graphdistill.graph.io import PROPAGATION
 from graphdistill.graph.synthetic import SyntheticGraph
 
 
@@ -36,14 +37,18 @@ def validation_selector(graph: NodeGraph, synthetic: SyntheticGraph, runs: int, 
     def select() -> float:
         with torch.no_grad():
             x, adj, y = synthetic.export()
-        return evaluate_condensed(graph, x, adj, y, EvalConfig(runs=runs, seed=seed), real=real)["val_acc_mean"]
+        return evaluate_condensed(graph, x, adj, y, EvalConfig(runs=runs, seed=seed), real=real,
+                                  propagation=synthetic.propagation_matrix)["val_acc_mean"]
 
     return select
 
 
 def export(synthetic: SyntheticGraph, result: LoopResult, allocation: dict[int, int], **facts: Any) -> Condensed:
-    """The kept state as a :class:`~graphdistill.core.Condensed` on the CPU, with the loop's facts."""
+    """The kept state as a :class:`~graphdistill.core.Condensed` on the CPU, with the loop's facts (and
+    ``adjacency: propagation`` for a graph whose ``adj`` is its propagation matrix)."""
     with torch.no_grad():
         x, adj, y = synthetic.export()
+    if synthetic.propagation_matrix:
+        facts["adjacency"] = PROPAGATION
     return Condensed.from_loop({"x": x.cpu(), "adj": adj.cpu(), "y": y.cpu()}, result,
                                allocation={str(c): n for c, n in allocation.items()}, **facts)

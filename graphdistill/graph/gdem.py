@@ -31,14 +31,13 @@ from torch import Tensor, nn
 from graphdistill.core.errors import InputError
 from graphdistill.core.loop import BilevelSchedule, WithoutInnerTraining, run_bilevel
 from graphdistill.core.method import Condensed, RunOptions
-from graphdistill.core.synthetic import SyntheticSet
 from graphdistill.graph.budget import Budget
-from graphdistill.graph.condensation import start_from_real_nodes
+from graphdistill.graph.condensation import export, start_from_real_nodes, validation_selector
 from graphdistill.graph.data import NodeGraph
-from graphdistill.graph.evaluate import EvalConfig, RealGraphView, evaluate_condensed, fit_with_validation
-from graphdistill.graph.io import PROPAGATION
+from graphdistill.graph.evaluate import EvalConfig, RealGraphView, fit_with_validation
 from graphdistill.graph.propagation import normalize_adjacency
 from graphdistill.graph.spectral import DENSE_LIMIT, largest_component, laplacian_eigenpairs
+from graphdistill.graph.synthetic import SyntheticGraph
 
 
 @dataclass(frozen=True)
@@ -87,15 +86,17 @@ class GDEMConfig:
             raise InputError(f"impossible GDEM settings: {self}")
 
 
-class SpectralSyntheticGraph(SyntheticSet):
-    """Synthetic features ``x (n', F)`` and eigenvectors ``U' (n', K)`` with fixed eigenvalues ``(K,)``.
+class SpectralSyntheticGraph(SyntheticGraph):
+    """Synthetic features ``x (n', F)`` and eigenvectors ``U' (n', K)`` with fixed eigenvalues ``(K,)``; the
+    graph is the propagation matrix ``I - U' diag(lambda) U'^T``.
 
     Parameter groups: ``"eigenvectors"`` and ``"features"``.
     """
 
+    propagation_matrix = True
+
     def __init__(self, features: Tensor, eigenvectors: Tensor, eigenvalues: Tensor, labels: Tensor):
-        super().__init__(labels)
-        self.features = nn.Parameter(features.detach().clone())
+        super().__init__(features, labels, structure=False)
         self.eigenvectors = nn.Parameter(eigenvectors.detach().clone())
         self.register_buffer("eigenvalues", eigenvalues.detach().clone())
 
@@ -103,13 +104,9 @@ class SpectralSyntheticGraph(SyntheticSet):
         return {"eigenvectors": [self.eigenvectors], "features": [self.features]}
 
     def materialize(self) -> tuple[Tensor, Tensor]:
-        return self.features, self.eigenvectors
-
-    def export(self) -> tuple[Tensor, Tensor, Tensor]:
-        """Detached ``(x, P, y)`` with the propagation matrix ``P = I - U' diag(lambda) U'^T``."""
-        u = self.eigenvectors.detach()
-        propagation = torch.eye(u.shape[0], dtype=u.dtype, device=u.device) - (u * self.eigenvalues) @ u.t()
-        return self.features.detach().clone(), propagation, self.labels.clone()
+        """``(x (n', F), P (n', n'))``."""
+        u = self.eigenvectors
+        return self.features, torch.eye(u.shape[0], dtype=u.dtype, device=u.device) - (u * self.eigenvalues) @ u.t()
 
 
 def subspace_covariance_mismatch(real: Tensor, synthetic: Tensor) -> Tensor:
@@ -150,7 +147,7 @@ class EigenbasisMatching(WithoutInnerTraining):
         self.identity_eigenvectors = torch.eye(k, device=classes.device)
 
     def outer_loss(self, model: nn.Module) -> Tensor:
-        x, u = self.synthetic.materialize()
+        x, u = self.synthetic.features, self.synthetic.eigenvectors
         projected = u.t() @ x
         matching = subspace_covariance_mismatch(self.real_directions, F.normalize(projected, dim=1))
         embedded = u @ ((1 - self.synthetic.eigenvalues)[:, None] * projected)
@@ -208,17 +205,10 @@ def condense_gdem(graph: NodeGraph, budget: Budget, config: GDEMConfig, run: Run
                                checkpoint_every=config.checkpoint_every, select_every=config.select_every)
     optimizers = {"eigenvectors": torch.optim.Adam([synthetic.eigenvectors], lr=config.lr_eigenvectors),
                   "features": torch.optim.Adam([synthetic.features], lr=config.lr_feat)}
-
-    def select() -> float:
-        x, propagation, y = synthetic.export()
-        return evaluate_condensed(graph, x, propagation, y, EvalConfig(runs=1, seed=run.seed), real=real,
-                                  propagation=True)["val_acc_mean"]
-
+    select = validation_selector(graph, synthetic, 1, run.seed, real) if config.select_every else None
     result = run_bilevel(EigenbasisMatching(synthetic, real_directions, real_means, classes, config), synthetic,
-                         optimizers, schedule, run, select=select if config.select_every else None)
-    x, propagation, y = synthetic.export()
-    return Condensed.from_loop({"x": x.cpu(), "adj": propagation.cpu(), "y": y.cpu()}, result,
-                               allocation={str(c): n for c, n in allocation.items()}, adjacency=PROPAGATION,
-                               eigenpairs={"low": low, "high": count - low, "component_nodes": len(nodes),
-                                           "eigenvalues": [round(float(v), 6) for v in values]},
-                               training_nodes_in_component=len(train))
+                         optimizers, schedule, run, select=select)
+    return export(synthetic, result, allocation,
+                  eigenpairs={"low": low, "high": count - low, "component_nodes": len(nodes),
+                              "eigenvalues": [round(float(v), 6) for v in values]},
+                  training_nodes_in_component=len(train))

@@ -122,7 +122,8 @@ class NodeGraphs(Modality):
                 return
             with torch.no_grad():
                 x, adj, y = synthetic.export()
-            score = evaluate_condensed(data, x.cpu(), adj.cpu(), y.cpu(), EvalConfig(runs=1), real=real)
+            score = evaluate_condensed(data, x.cpu(), adj.cpu(), y.cpu(), EvalConfig(runs=1), real=real,
+                                       propagation=synthetic.propagation_matrix)
             records.append({"epoch": epoch + 1, "matching_loss": loss, "test_acc": score["test_acc_mean"],
                             "val_acc": score["val_acc_mean"]})
             tqdm.write(f"epoch {epoch + 1}: matching loss {loss:.4f}, val {100 * score['val_acc_mean']:.1f}, "

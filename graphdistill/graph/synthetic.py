@@ -17,7 +17,12 @@ class SyntheticGraph(SyntheticSet):
         hidden, layers: structure generator size (GCond: 128, 3).
 
     Parameter groups: ``"features"`` and, with ``structure``, ``"structure"``.
+
+    ``propagation_matrix`` (a class attribute): the ``adj`` this graph exports is the propagation matrix itself,
+    which every model uses as it is (GDEM's), not edge weights that a model normalises.
     """
+
+    propagation_matrix = False
 
     def __init__(self, features: Tensor, labels: Tensor, structure: bool = True, hidden: int = 128, layers: int = 3):
         super().__init__(labels)
