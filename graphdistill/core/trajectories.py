@@ -83,7 +83,7 @@ class ExpertBuffer:
         self.directory, self.meta = directory, meta
         self.layout = FlatParameters(meta["names"], meta["shapes"])
         self.epochs: list[int] = list(meta["epochs"])
-        self._loaded: dict[int, Tensor] = {}
+        self._stored: dict[int, dict[str, Any]] = {}
 
     @classmethod
     def prepare(cls, directory: str | os.PathLike, spec: dict[str, Any], layout: FlatParameters,
@@ -98,10 +98,9 @@ class ExpertBuffer:
                 "dtype": str(STORED_DTYPE).removeprefix("torch.")}
         existing = read_json_if_present(directory / BUFFER_FILE)
         if existing:
-            different = [f"{key}: {existing.get(key)!r} there, {value!r} here" for key, value in meta.items()
-                         if existing.get(key) != value and key != "spec"]
-            different += [f"{key}: {existing['spec'].get(key)!r} there, {value!r} here"
-                          for key, value in spec.items() if existing.get("spec", {}).get(key) != value]
+            ours, theirs = _settings(meta), _settings(existing)
+            different = [f"{key}: {theirs.get(key)!r} there, {value!r} here" for key, value in ours.items()
+                         if theirs.get(key) != value]
             if different:
                 raise InputError(f"{directory} holds a buffer built with other settings ({'; '.join(different)}); "
                                  "use another directory")
@@ -149,14 +148,18 @@ class ExpertBuffer:
                           self.path(index))
         crash_point("expert-saved")
 
-    def snapshots(self, index: int) -> Tensor:
-        """``(len(epochs), P)`` float16 rows of expert ``index`` (read once, then kept in memory)."""
-        if index not in self._loaded:
+    def _read(self, index: int) -> dict[str, Any]:
+        """Expert ``index``'s file, read once and then kept in memory."""
+        if index not in self._stored:
             stored = load_torch_file(self.path(index), "expert trajectory")
             if not isinstance(stored, dict) or not isinstance(stored.get("snapshots"), Tensor):
                 raise InputError(f"{self.path(index)} is not an expert trajectory")
-            self._loaded[index] = stored["snapshots"]
-        return self._loaded[index]
+            self._stored[index] = stored
+        return self._stored[index]
+
+    def snapshots(self, index: int) -> Tensor:
+        """``(len(epochs), P)`` float16 rows of expert ``index``."""
+        return self._read(index)["snapshots"]
 
     def parameters_at(self, index: int, epoch: int, device: torch.device | str = "cpu") -> Tensor:
         """``(P,)`` float32 parameters of expert ``index`` at ``epoch``."""
@@ -166,7 +169,17 @@ class ExpertBuffer:
 
     def wall_times(self) -> Iterator[float]:
         for index in range(self.count()):
-            yield float(load_torch_file(self.path(index), "expert trajectory")["wall_s"])
+            yield float(self._read(index)["wall_s"])
 
     def bytes_on_disk(self) -> int:
         return sum(path.stat().st_size for path in self.directory.iterdir() if path.is_file())
+
+    def facts(self) -> dict[str, Any]:
+        """What ``meta.json`` and the ``experts`` command report of this buffer."""
+        return {"directory": str(self.directory), "experts": self.count(), "kept_epochs": self.epochs,
+                "bytes": self.bytes_on_disk(), "expert_wall_s": round(sum(self.wall_times()), 1)}
+
+
+def _settings(meta: dict[str, Any]) -> dict[str, Any]:
+    """``buffer.json``'s layout and kept epochs with its spec's keys, as one flat mapping to compare."""
+    return {**{key: value for key, value in meta.items() if key != "spec"}, **meta.get("spec", {})}

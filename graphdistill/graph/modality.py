@@ -90,8 +90,7 @@ class NodeGraphs(Modality):
     def build_experts(self, data: NodeGraph, args: argparse.Namespace, config: ExpertConfig,
                       device: torch.device) -> dict[str, Any]:
         buffer = build_experts(data.to(device), args.out, args.experts, config, args.seed, progress=not args.quiet)
-        return {"directory": str(buffer.directory), "experts": buffer.count(), "kept_epochs": buffer.epochs,
-                "bytes": buffer.bytes_on_disk(), "expert_wall_s": round(sum(buffer.wall_times()), 1)}
+        return buffer.facts()
 
     def digest(self, data: NodeGraph) -> str:
         return data_digest(data.x, data.edge_index, data.y, data.train_idx, data.val_idx, data.test_idx)

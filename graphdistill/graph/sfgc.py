@@ -217,7 +217,8 @@ def condense_sfgc(graph: NodeGraph, budget: Budget, config: SFGCConfig, run: Run
     graph, start, allocation = start_from_real_nodes(graph, budget, run)
     buffer = open_buffer(graph, config, run.progress)
     model = _expert_model(graph, config.hidden)
-    if FlatParameters.of(model).names != buffer.layout.names or FlatParameters.of(model).shapes != buffer.layout.shapes:
+    layout = FlatParameters.of(model)
+    if (layout.names, layout.shapes) != (buffer.layout.names, buffer.layout.shapes):
         raise InputError(f"the expert buffer at {buffer.directory} holds another model "
                          f"({buffer.layout.shapes}); its hidden width must be {config.hidden}")
     synthetic = StudentLearningGraph(start.features.detach(), start.labels, config.lr_student).to(run.device)
@@ -229,6 +230,4 @@ def condense_sfgc(graph: NodeGraph, budget: Budget, config: SFGCConfig, run: Run
     result = run_bilevel(TrajectoryMatching(synthetic, buffer, model, config), synthetic, optimizers, schedule, run,
                          select=select)
     return export(synthetic, result, allocation, student_lr=float(synthetic.student_lr.detach()),
-                  buffer={"directory": str(buffer.directory), "experts": buffer.count(),
-                          "kept_epochs": buffer.epochs, "bytes": buffer.bytes_on_disk(),
-                          "expert_wall_s": round(sum(buffer.wall_times()), 1)})
+                  buffer=buffer.facts())
