@@ -22,7 +22,7 @@ from graphdistill.core.checkpoint import load_checkpoint, save_checkpoint
 from graphdistill.core.errors import InputError
 from graphdistill.core.method import RunOptions, fingerprint_digest
 from graphdistill.core.progress import progress_bar
-from graphdistill.core.seed import rng_state, set_rng_state
+from graphdistill.core.seed import generators_kept, rng_state, set_rng_state
 from graphdistill.core.synthetic import SyntheticSet
 
 
@@ -228,14 +228,12 @@ def run_bilevel(problem: MatchingProblem, synthetic: SyntheticSet, optimizers: M
         losses.append(total / schedule.outer_steps)
         bar.set_postfix(loss=f"{losses[-1]:.4f}", group="+".join(active), refresh=False)
         if callback is not None:
-            saved = rng_state()
-            callback(epoch, losses[-1])
-            set_rng_state(saved)
+            with generators_kept():
+                callback(epoch, losses[-1])
         done = epoch + 1
         if schedule.select_every and (done % schedule.select_every == 0 or done == schedule.epochs):
-            saved = rng_state()
-            score = float(select())
-            set_rng_state(saved)
+            with generators_kept():
+                score = float(select())
             scores.append((done, score))
             if not best or score > best["score"]:
                 best = {"score": score, "epoch": done,

@@ -1,8 +1,9 @@
 """Seeding and capture/restore of every random number generator the loops touch."""
 from __future__ import annotations
 
+import contextlib
 import random
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import torch
@@ -42,3 +43,13 @@ def set_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+@contextlib.contextmanager
+def generators_kept() -> Iterator[None]:
+    """Run the block and then put every global generator back where it was (the block's draws leave no trace)."""
+    state = rng_state()
+    try:
+        yield
+    finally:
+        set_rng_state(state)

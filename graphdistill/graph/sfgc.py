@@ -24,7 +24,7 @@ from graphdistill.core.errors import InputError
 from graphdistill.core.loop import BilevelSchedule, WithoutInnerTraining, run_bilevel
 from graphdistill.core.method import Condensed, RunOptions, data_digest, fingerprint_digest
 from graphdistill.core.progress import progress_bar
-from graphdistill.core.seed import rng_state, seed_everything, set_rng_state
+from graphdistill.core.seed import generators_kept, seed_everything
 from graphdistill.core.trajectories import ExpertBuffer, FlatParameters, trajectory_loss, unroll_student
 from graphdistill.graph.budget import Budget
 from graphdistill.graph.condensation import export, start_from_real_nodes, validation_selector
@@ -87,11 +87,8 @@ def build_experts(graph: NodeGraph, directory: str | Path, count: int, config: E
     as they were: a condensation that builds its buffer first draws what one that finds it built draws."""
     if count < 1:
         raise InputError(f"--experts must be at least 1 (got {count})")
-    state = rng_state()
-    try:
+    with generators_kept():
         return _build_experts(graph, directory, count, config, seed, progress)
-    finally:
-        set_rng_state(state)
 
 
 def _build_experts(graph: NodeGraph, directory: str | Path, count: int, config: ExpertConfig, seed: int,
