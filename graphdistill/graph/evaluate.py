@@ -73,6 +73,14 @@ def check_condensed(x: Tensor, adj: Tensor, y: Tensor, graph: NodeGraph, propaga
     check_graph_tensors(x, adj, y, "condensed graph", graph.num_classes, signed=propagation)
 
 
+def label_loss(log_probs: Tensor, y: Tensor) -> Tensor:
+    """The training loss on labels ``y``: NLL for ``(n,)`` classes, KL divergence for ``(n, C)`` soft labels
+    given as log-probabilities (GEOM's)."""
+    if y.dim() == 2:
+        return F.kl_div(log_probs, y, reduction="batchmean", log_target=True)
+    return F.nll_loss(log_probs, y)
+
+
 def _accuracy(logp: Tensor, y: Tensor) -> float:
     return (logp.argmax(-1) == y).float().mean().item()
 
@@ -96,7 +104,7 @@ def fit_with_validation(config: EvalConfig, real: RealGraphView, x: Tensor, ops:
             optimizer = torch.optim.Adam(model.parameters(), lr=config.lr * 0.1, weight_decay=config.weight_decay)
         model.train()
         optimizer.zero_grad(set_to_none=True)
-        F.nll_loss(model(x, ops, train_rows), y).backward()
+        label_loss(model(x, ops, train_rows), y).backward()
         optimizer.step()
         if len(y_val) == 0:  # the inductive setting's training subgraph: keep the last state
             continue
@@ -130,7 +138,8 @@ def _runs(config: EvalConfig, real: RealGraphView, x: Tensor, ops: GraphOperator
 
 def evaluate_condensed(graph: NodeGraph, x: Tensor, adj: Tensor, y: Tensor, config: EvalConfig = EvalConfig(),
                        progress: bool = False, real: RealGraphView | None = None, propagation: bool = False) -> dict:
-    """Score a condensed graph ``(x (n, F), adj (n, n) dense weighted, y (n,))`` with ``config.runs`` runs;
+    """Score a condensed graph ``(x (n, F), adj (n, n) dense weighted, y (n,) or soft (n, C))`` with
+    ``config.runs`` runs;
     ``propagation``: ``adj`` is the propagation matrix itself, used by every model as it is (GDEM).
 
     Returns:

@@ -17,7 +17,8 @@ META_FILE = "meta.json"
 
 
 def save_condensed(out: str | os.PathLike, condensed: Condensed, overwrite: bool = False) -> Path:
-    """Write ``<out>/graph.pt`` (``x (n, F)``, dense weighted ``adj (n, n)``, ``y (n,)``) and ``<out>/meta.json``.
+    """Write ``<out>/graph.pt`` (``x (n, F)``, dense weighted ``adj (n, n)``, ``y (n,)`` class labels or
+    ``(n, C)`` soft labels as log-probabilities) and ``<out>/meta.json``.
 
     Both files appear together or not at all (written in a temporary sibling directory, then renamed).
     """
@@ -26,7 +27,7 @@ def save_condensed(out: str | os.PathLike, condensed: Condensed, overwrite: bool
         raise InputError(f"output directory {out} already exists (pass --overwrite to replace it)")
     x, adj, y = (condensed.data[k].detach().cpu().contiguous() for k in ("x", "adj", "y"))
     with staged_directory(out, overwrite=overwrite) as stage:
-        torch.save({"x": x, "adj": adj, "y": y.long()}, stage / GRAPH_FILE)
+        torch.save({"x": x, "adj": adj, "y": labels_tensor(y)}, stage / GRAPH_FILE)
         write_json(condensed.meta, stage / META_FILE)
     return out
 
@@ -63,14 +64,33 @@ def check_graph_tensors(x: Tensor, adj: Tensor, y: Tensor | None, source: str, n
         raise InputError(f"{source}: adj must hold non-negative edge weights")
     if y is None:
         return
+    if y.dim() == 2:
+        check_soft_labels(y, n, source, num_classes)
+        return
     if y.dim() != 1 or y.shape[0] != n:
-        raise InputError(f"{source}: y must be ({n},) for {n} nodes, got shape {tuple(y.shape)}")
+        raise InputError(f"{source}: y must be ({n},) class labels or ({n}, C) soft labels for {n} nodes, "
+                         f"got shape {tuple(y.shape)}")
     if y.is_floating_point() and not torch.equal(y, y.round()):
         raise InputError(f"{source}: y must hold integer class labels")
     if n and int(y.min()) < 0:
         raise InputError(f"{source}: y holds the negative label {int(y.min())}")
     if num_classes is not None and n and int(y.max()) >= num_classes:
         raise InputError(f"{source}: y holds label {int(y.max())} but the dataset has {num_classes} classes")
+
+
+def check_soft_labels(y: Tensor, n: int, source: str, num_classes: int | None) -> None:
+    """Soft labels (GEOM's): ``(n, C)`` log-probabilities, each row's probabilities summing to 1."""
+    if y.shape[0] != n or (num_classes is not None and y.shape[1] != num_classes):
+        raise InputError(f"{source}: soft labels y must be ({n}, {num_classes or 'C'}), got shape {tuple(y.shape)}")
+    if not y.is_floating_point() or not torch.isfinite(y).all() or (y > 0).any():
+        raise InputError(f"{source}: soft labels y must hold finite log-probabilities (at most 0)")
+    if not torch.allclose(y.exp().sum(1), y.new_ones(n), atol=1e-4):
+        raise InputError(f"{source}: soft labels y must be log-probabilities whose rows sum to 1 once exponentiated")
+
+
+def labels_tensor(y: Tensor) -> Tensor:
+    """``y`` as stored: class labels as int64, soft labels (``(n, C)`` log-probabilities) as float32."""
+    return y.float() if y.dim() == 2 else y.long()
 
 
 def read_condensed(path: str | os.PathLike) -> tuple[Tensor, Tensor, Tensor, dict[str, Any]]:
@@ -82,7 +102,7 @@ def read_condensed(path: str | os.PathLike) -> tuple[Tensor, Tensor, Tensor, dic
     classes = meta.get("num_classes")
     check_graph_tensors(tensors["x"], tensors["adj"], tensors["y"], str(file),
                         classes if isinstance(classes, int) else None, signed=is_propagation_matrix(meta))
-    return tensors["x"].float(), tensors["adj"].float(), tensors["y"].long(), meta
+    return tensors["x"].float(), tensors["adj"].float(), labels_tensor(tensors["y"]), meta
 
 
 def read_external(feat: str | os.PathLike, adj: str | os.PathLike | None,

@@ -28,6 +28,7 @@ from graphdistill.graph.data import NodeGraph
 from graphdistill.graph.evaluate import EvalConfig, RealGraphView, fit_with_validation
 from graphdistill.graph.gcdm import GCDMConfig, condense_gcdm
 from graphdistill.graph.gdem import GDEMConfig, condense_gdem
+from graphdistill.graph.geom import GEOMConfig, condense_geom
 from graphdistill.graph.sfgc import SFGCConfig, condense_sfgc
 from graphdistill.graph.gcsntk import GCSNTKConfig, condense_gcsntk
 from graphdistill.graph.models import GCN
@@ -273,3 +274,4 @@ METHODS.register("gc-sntk")(Method(GCSNTKConfig, condense_gcsntk))
 METHODS.register("gcdm")(Method(GCDMConfig, condense_gcdm))
 METHODS.register("gdem")(Method(GDEMConfig, condense_gdem))
 METHODS.register("sfgc")(Method(SFGCConfig, condense_sfgc))
+METHODS.register("geom")(Method(GEOMConfig, condense_geom))

@@ -28,6 +28,7 @@ from graphdistill.core.seed import generators_kept, seed_everything
 from graphdistill.core.trajectories import ExpertBuffer, FlatParameters, trajectory_loss, unroll_student
 from graphdistill.graph.budget import Budget
 from graphdistill.graph.condensation import export, start_from_real_nodes, validation_selector
+from graphdistill.graph.curriculum import SCHEDULERS, curriculum_order, curriculum_share
 from graphdistill.graph.data import NodeGraph
 from graphdistill.graph.evaluate import RealGraphView
 from graphdistill.graph.models import GCN
@@ -46,6 +47,9 @@ class ExpertConfig:
         max_start_epoch, start_every: the start epochs ``0, start_every, ..., max_start_epoch``.
         expert_epochs: how far after a start the target lies (``M``); the experts train to
             ``max_start_epoch + expert_epochs`` epochs.
+        curriculum: empty: every epoch trains on all training nodes (SFGC); ``linear|root|geom``: GEOM's
+            curriculum, the easiest ``curriculum_start`` share of the training nodes at epoch 0 growing by this
+            pacing to all of them at ``curriculum_epochs`` (see :mod:`graphdistill.graph.curriculum`).
     """
 
     lr: float = 0.4
@@ -55,11 +59,17 @@ class ExpertConfig:
     max_start_epoch: int = 300
     start_every: int = 100
     expert_epochs: int = 1200
+    curriculum: str = ""
+    curriculum_start: float = 0.75
+    curriculum_epochs: int = 1500
 
     def __post_init__(self) -> None:
         if (self.lr <= 0 or self.hidden < 1 or self.max_start_epoch < 0 or self.start_every < 1
-                or self.expert_epochs < 1 or self.momentum < 0 or self.weight_decay < 0):
+                or self.expert_epochs < 1 or self.momentum < 0 or self.weight_decay < 0
+                or not 0 < self.curriculum_start <= 1 or self.curriculum_epochs < 1):
             raise InputError(f"impossible expert settings: {self}")
+        if self.curriculum and self.curriculum not in SCHEDULERS:
+            raise InputError(f"unknown curriculum {self.curriculum!r}; choose one of {SCHEDULERS} (or none)")
 
     @property
     def starts(self) -> list[int]:
@@ -76,8 +86,12 @@ def _expert_model(graph: NodeGraph, hidden: int) -> GCN:
 
 def buffer_spec(graph: NodeGraph, config: ExpertConfig, seed: int) -> dict:
     """What a buffer is built from: the graph (a digest), the expert settings and the seed."""
-    return {"graph": data_digest(graph.x, graph.edge_index, graph.y, graph.train_idx), "seed": seed,
-            **dataclasses.asdict(config)}
+    settings = dataclasses.asdict(config)
+    if not config.curriculum:
+        # Buffers built before the curriculum existed record no curriculum keys; they stay valid.
+        for key in ("curriculum", "curriculum_start", "curriculum_epochs"):
+            del settings[key]
+    return {"graph": data_digest(graph.x, graph.edge_index, graph.y, graph.train_idx), "seed": seed, **settings}
 
 
 def build_experts(graph: NodeGraph, directory: str | Path, count: int, config: ExpertConfig, seed: int = 0,
@@ -96,7 +110,7 @@ def _build_experts(graph: NodeGraph, directory: str | Path, count: int, config: 
     layout = FlatParameters.of(_expert_model(graph, config.hidden))
     buffer = ExpertBuffer.prepare(directory, buffer_spec(graph, config, seed), layout, config.kept_epochs)
     real = RealGraphView(graph)
-    labels = graph.y[graph.train_idx]
+    order = curriculum_order(graph) if config.curriculum else graph.train_idx
     last = max(config.kept_epochs)
     for index in progress_bar(range(buffer.count(), count), progress, desc="experts", unit="expert"):
         started = time.perf_counter()
@@ -110,8 +124,12 @@ def _build_experts(graph: NodeGraph, directory: str | Path, count: int, config: 
                 snapshots.append(layout.flatten(model))
             if epoch == last:
                 break
+            rows = order
+            if config.curriculum:
+                share = curriculum_share(epoch, config.curriculum_start, config.curriculum_epochs, config.curriculum)
+                rows = order[:max(1, int(share * len(order)))]
             optimizer.zero_grad(set_to_none=True)
-            F.nll_loss(model(real.x, real.ops, graph.train_idx), labels).backward()
+            F.nll_loss(model(real.x, real.ops, rows), graph.y[rows]).backward()
             optimizer.step()
         buffer.save(index, torch.stack(snapshots), time.perf_counter() - started)
     return buffer
@@ -157,6 +175,13 @@ class SFGCConfig(ExpertConfig):
         return ExpertConfig(**{f.name: getattr(self, f.name) for f in dataclasses.fields(ExpertConfig)})
 
 
+def structure_free_log_probs(model: GCN, parameters: dict[str, Tensor], x: Tensor) -> Tensor:
+    """``(n, C)`` log-probabilities of ``model`` with ``parameters`` on nodes ``x (n, F)`` without edges (the GCN's
+    self-loops alone: it acts as an MLP), as SFGC trains and scores its structure-free graph."""
+    n = x.shape[0]
+    return functional_call(model, parameters, (x, GraphOperators(torch.zeros(n, n, device=x.device))))
+
+
 class StudentLearningGraph(SyntheticGraph):
     """Structure-free synthetic nodes plus the student's learnable learning rate (parameter group
     ``"student_lr"``), so checkpoints carry both."""
@@ -168,28 +193,50 @@ class StudentLearningGraph(SyntheticGraph):
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
         return {"features": [self.features], "student_lr": [self.student_lr]}
 
+    def label_loss(self, log_probs: Tensor) -> Tensor:
+        """The student's training loss on the synthetic nodes' ``(n, C)`` log-probabilities."""
+        return F.nll_loss(log_probs, self.labels)
+
 
 class TrajectoryMatching(WithoutInnerTraining):
-    """One expert and start per call, drawn from torch's generator (checkpointed by the loop)."""
+    """One expert and start per call, drawn from torch's generator (checkpointed by the loop); subclasses choose
+    the start (:meth:`draw_start`) and add terms to :meth:`outer_loss`."""
 
     def __init__(self, synthetic: StudentLearningGraph, buffer: ExpertBuffer, model: GCN, config: SFGCConfig):
         self.synthetic, self.buffer, self.model, self.config = synthetic, buffer, model, config
         self.experts = buffer.count()
-        n = synthetic.features.shape[0]
-        self.no_edges = GraphOperators(torch.zeros(n, n, device=synthetic.features.device))
+
+    @classmethod
+    def synthetic_from(cls, start: SyntheticGraph, buffer: ExpertBuffer, model: GCN,
+                       config: SFGCConfig) -> StudentLearningGraph:
+        """The learnable synthetic set, started from ``start``'s real nodes."""
+        return StudentLearningGraph(start.features.detach(), start.labels, config.lr_student)
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        """Adam on the features, SGD with momentum 0.5 on the student's learning rate (SFGC's)."""
+        return {"features": torch.optim.Adam([self.synthetic.features], lr=self.config.lr_feat),
+                "student_lr": torch.optim.SGD([self.synthetic.student_lr], lr=self.config.lr_lr, momentum=0.5)}
 
     def outer_loss(self, model: nn.Module) -> Tensor:
-        config, device = self.config, self.synthetic.features.device
-        expert = int(torch.randint(self.experts, ()))
-        start = config.starts[int(torch.randint(len(config.starts), ()))]
+        return self.match(self.draw_expert(), self.draw_start())
+
+    def draw_expert(self) -> int:
+        return int(torch.randint(self.experts, ()))
+
+    def draw_start(self) -> int:
+        starts = self.config.starts
+        return starts[int(torch.randint(len(starts), ()))]
+
+    def log_probs(self, parameters: dict[str, Tensor]) -> Tensor:
+        return structure_free_log_probs(self.model, parameters, self.synthetic.features)
+
+    def match(self, expert: int, start: int) -> Tensor:
+        """The trajectory loss of a student started at ``expert``'s epoch ``start``."""
+        device = self.synthetic.features.device
         origin = self.buffer.parameters_at(expert, start, device)
-        target = self.buffer.parameters_at(expert, start + config.expert_epochs, device)
-        x, labels = self.synthetic.features, self.synthetic.labels
-
-        def loss_of(parameters: dict[str, Tensor]) -> Tensor:
-            return F.nll_loss(functional_call(self.model, parameters, (x, self.no_edges)), labels)
-
-        student = unroll_student(loss_of, origin, self.synthetic.student_lr, config.syn_steps, self.buffer.layout)
+        target = self.buffer.parameters_at(expert, start + self.config.expert_epochs, device)
+        student = unroll_student(lambda parameters: self.synthetic.label_loss(self.log_probs(parameters)), origin,
+                                 self.synthetic.student_lr, self.config.syn_steps, self.buffer.layout)
         return trajectory_loss(student, origin, target)
 
 
@@ -211,6 +258,13 @@ def open_buffer(graph: NodeGraph, config: SFGCConfig, progress: bool) -> ExpertB
 
 
 def condense_sfgc(graph: NodeGraph, budget: Budget, config: SFGCConfig, run: RunOptions) -> Condensed:
+    return condense_by_trajectories(graph, budget, config, run, TrajectoryMatching)
+
+
+def condense_by_trajectories(graph: NodeGraph, budget: Budget, config: SFGCConfig, run: RunOptions,
+                             matching: type[TrajectoryMatching]) -> Condensed:
+    """The trajectory-matching pipeline (SFGC, GEOM): GCond's start from real nodes, the buffer, ``matching``'s
+    synthetic set and optimizers, the loop with validation selection, the export."""
     graph, start, allocation = start_from_real_nodes(graph, budget, run)
     buffer = open_buffer(graph, config, run.progress)
     model = _expert_model(graph, config.hidden)
@@ -218,13 +272,11 @@ def condense_sfgc(graph: NodeGraph, budget: Budget, config: SFGCConfig, run: Run
     if (layout.names, layout.shapes) != (buffer.layout.names, buffer.layout.shapes):
         raise InputError(f"the expert buffer at {buffer.directory} holds another model "
                          f"({buffer.layout.shapes}); its hidden width must be {config.hidden}")
-    synthetic = StudentLearningGraph(start.features.detach(), start.labels, config.lr_student).to(run.device)
+    synthetic = matching.synthetic_from(start, buffer, model, config).to(run.device)
+    problem = matching(synthetic, buffer, model, config)
     schedule = BilevelSchedule(config.iterations, 1, 0, checkpoint_every=config.checkpoint_every,
                                select_every=config.select_every)
-    optimizers = {"features": torch.optim.Adam([synthetic.features], lr=config.lr_feat),
-                  "student_lr": torch.optim.SGD([synthetic.student_lr], lr=config.lr_lr, momentum=0.5)}
     select = validation_selector(graph, synthetic, 1, run.seed) if config.select_every else None
-    result = run_bilevel(TrajectoryMatching(synthetic, buffer, model, config), synthetic, optimizers, schedule, run,
-                         select=select)
+    result = run_bilevel(problem, synthetic, problem.optimizers(), schedule, run, select=select)
     return export(synthetic, result, allocation, student_lr=float(synthetic.student_lr.detach()),
                   buffer=buffer.facts())
