@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -53,15 +53,71 @@ class FlatParameters:
 
 
 def unroll_student(loss_of: Callable[[dict[str, Tensor]], Tensor], start: Tensor, lr: Tensor, steps: int,
-                   layout: FlatParameters) -> Tensor:
+                   layout: FlatParameters, recompute_every: int = 0, reads: Sequence[Tensor] = ()) -> Tensor:
     """``steps`` gradient-descent steps ``theta <- theta - lr grad loss_of(theta)`` from ``start (P,)``, kept
     differentiable in whatever ``loss_of`` reads (the synthetic set) and in ``lr``; returns the last ``theta``.
-    Memory grows with ``steps`` (every step's parameters and gradient stay in the graph)."""
+
+    Args:
+        recompute_every: 0 keeps every step's parameters and gradient in the autograd graph (memory grows with
+            ``steps``). ``k > 0`` keeps only the parameters of every ``k``-th step and, on the backward pass,
+            recomputes the ``k`` steps after each kept one (gradient checkpointing): memory grows with
+            ``steps / k + k`` parameter vectors, at the cost of running every step twice; the gradients are the
+            same up to float rounding.
+        reads: with ``recompute_every``, the leaf tensors ``loss_of`` reads that gradients must reach (the
+            synthetic set's parameters); ``lr`` is always one.
+    """
+    if recompute_every > 0:
+        return _RecomputedUnroll.apply(loss_of, layout, steps, recompute_every, start, lr, *reads)
     theta = start.detach().requires_grad_(True)
     for _ in range(steps):
-        (grad,) = torch.autograd.grad(loss_of(layout.unflatten(theta)), theta, create_graph=True)
-        theta = theta - lr * grad
+        theta = theta - lr * _student_gradient(loss_of, theta, layout, create_graph=True)
     return theta
+
+
+def _student_gradient(loss_of: Callable[[dict[str, Tensor]], Tensor], theta: Tensor, layout: FlatParameters,
+                      create_graph: bool) -> Tensor:
+    (grad,) = torch.autograd.grad(loss_of(layout.unflatten(theta)), theta, create_graph=create_graph)
+    return grad
+
+
+class _RecomputedUnroll(torch.autograd.Function):
+    """The unrolled student with gradient checkpointing (see :func:`unroll_student`)."""
+
+    @staticmethod
+    def forward(ctx, loss_of, layout, steps, every, start, lr, *reads):
+        kept, theta = [], start.detach()
+        with torch.enable_grad():
+            for step in range(steps):
+                if step % every == 0:
+                    kept.append(theta)
+                theta = theta.detach().requires_grad_(True)
+                theta = (theta - lr.detach() * _student_gradient(loss_of, theta, layout, create_graph=False)).detach()
+        ctx.loss_of, ctx.layout, ctx.steps, ctx.every, ctx.kept = loss_of, layout, steps, every, kept
+        ctx.save_for_backward(lr, *reads)
+        return theta
+
+    @staticmethod
+    def backward(ctx, grad_theta):
+        lr, *reads = ctx.saved_tensors
+        wanted = [lr, *reads]
+        needs = [ctx.needs_input_grad[5 + i] for i in range(len(wanted))]
+        totals: list[Tensor | None] = [None] * len(wanted)
+        for index in reversed(range(len(ctx.kept))):
+            with torch.enable_grad():
+                origin = ctx.kept[index].detach().requires_grad_(True)
+                theta = origin
+                step_lr = lr.detach().requires_grad_(needs[0])
+                for _ in range(min(ctx.every, ctx.steps - index * ctx.every)):
+                    theta = theta - step_lr * _student_gradient(ctx.loss_of, theta, ctx.layout, create_graph=True)
+                targets = [origin, *(t for t, need in zip([step_lr, *reads], needs) if need)]
+                found = torch.autograd.grad(theta, targets, grad_theta, allow_unused=True)
+            grad_theta, found = found[0], iter(found[1:])
+            for i, need in enumerate(needs):
+                if need:
+                    part = next(found)
+                    if part is not None:
+                        totals[i] = part if totals[i] is None else totals[i] + part
+        return (None, None, None, None, None, *totals)
 
 
 def trajectory_loss(student: Tensor, start: Tensor, target: Tensor) -> Tensor:

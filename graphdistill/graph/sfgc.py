@@ -149,6 +149,9 @@ class SFGCConfig(ExpertConfig):
         syn_steps: student steps on the synthetic nodes.
         lr_feat: Adam learning rate of the features.
         lr_student: the student's starting learning rate (learned, SGD with momentum 0.5 at ``lr_lr``).
+        recompute_every: 0 keeps the whole unrolled student in memory; ``k``: keep every ``k``-th step and
+            recompute the others on the backward pass (gradient checkpointing, about 1.5x the time, memory in
+            ``syn_steps / k + k`` steps instead of ``syn_steps``).
         select_every: every this many iterations train a GCN on the synthetic nodes and keep the best real
             validation accuracy (SFGC keeps the best by a GNTK score instead; 0: the last state).
         checkpoint_every: iterations between checkpoints.
@@ -161,12 +164,13 @@ class SFGCConfig(ExpertConfig):
     lr_feat: float = 1e-4
     lr_student: float = 0.5
     lr_lr: float = 1e-6
+    recompute_every: int = 0
     select_every: int = 25
     checkpoint_every: int = 25
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if (self.expert_count < 1 or self.iterations < 0 or self.syn_steps < 1
+        if (self.expert_count < 1 or self.iterations < 0 or self.syn_steps < 1 or self.recompute_every < 0
                 or min(self.lr_feat, self.lr_student, self.lr_lr) <= 0):
             raise InputError(f"impossible SFGC settings: {self}")
 
@@ -235,8 +239,10 @@ class TrajectoryMatching(WithoutInnerTraining):
         device = self.synthetic.features.device
         origin = self.buffer.parameters_at(expert, start, device)
         target = self.buffer.parameters_at(expert, start + self.config.expert_epochs, device)
+        reads = [tensor for name, tensor in self.synthetic.named_parameters() if name != "student_lr"]
         student = unroll_student(lambda parameters: self.synthetic.label_loss(self.log_probs(parameters)), origin,
-                                 self.synthetic.student_lr, self.config.syn_steps, self.buffer.layout)
+                                 self.synthetic.student_lr, self.config.syn_steps, self.buffer.layout,
+                                 self.config.recompute_every, reads)
         return trajectory_loss(student, origin, target)
 
 

@@ -37,6 +37,27 @@ def test_a_student_on_the_real_data_at_the_experts_lr_retraces_the_expert():
     assert float(loss.detach()) > 1e-3 and float(lr.grad) > 0
 
 
+@pytest.mark.parametrize("every", [1, 4, 7, 25])
+def test_recomputing_the_unrolled_student_gives_the_same_gradients(every):
+    model, x, y = _problem()
+    layout = FlatParameters.of(model)
+    start = layout.flatten(model) + 0.1
+    target = layout.flatten(model)
+    gradients = []
+    for recompute_every in (0, every):
+        features = x.clone().requires_grad_(True)
+        lr = torch.tensor(0.3, requires_grad=True)
+        student = unroll_student(lambda p: F.cross_entropy(functional_call(model, p, (features,)), y), start, lr,
+                                 25, layout, recompute_every=recompute_every, reads=(features,))
+        loss = trajectory_loss(student, start, target)
+        loss.backward()
+        gradients.append((loss.detach(), features.grad, lr.grad))
+    (loss, grad_x, grad_lr), (loss_k, grad_x_k, grad_lr_k) = gradients
+    assert torch.allclose(loss, loss_k, rtol=1e-6) and float(grad_x.abs().max()) > 1e-4
+    assert torch.allclose(grad_x, grad_x_k, rtol=1e-5, atol=1e-8)
+    assert torch.allclose(grad_lr, grad_lr_k, rtol=1e-5)
+
+
 def test_flat_parameters_round_trip():
     model, _, _ = _problem()
     layout = FlatParameters.of(model)
