@@ -99,9 +99,8 @@ class _RecomputedUnroll(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_theta):
         lr, *reads = ctx.saved_tensors
-        wanted = [lr, *reads]
-        needs = [ctx.needs_input_grad[5 + i] for i in range(len(wanted))]
-        totals: list[Tensor | None] = [None] * len(wanted)
+        needs = list(ctx.needs_input_grad[5:])  # lr, then reads
+        totals: list[Tensor | None] = [None] * len(needs)
         for index in reversed(range(len(ctx.kept))):
             with torch.enable_grad():
                 origin = ctx.kept[index].detach().requires_grad_(True)

@@ -179,11 +179,14 @@ class SFGCConfig(ExpertConfig):
         return ExpertConfig(**{f.name: getattr(self, f.name) for f in dataclasses.fields(ExpertConfig)})
 
 
-def structure_free_log_probs(model: GCN, parameters: dict[str, Tensor], x: Tensor) -> Tensor:
+def structure_free_log_probs(model: GCN, parameters: dict[str, Tensor], x: Tensor,
+                             no_edges: GraphOperators | None = None) -> Tensor:
     """``(n, C)`` log-probabilities of ``model`` with ``parameters`` on nodes ``x (n, F)`` without edges (the GCN's
-    self-loops alone: it acts as an MLP), as SFGC trains and scores its structure-free graph."""
+    self-loops alone: it acts as an MLP), as SFGC trains and scores its structure-free graph. ``no_edges``: the
+    operators of ``n`` nodes without edges, kept by a caller that runs this every student step."""
     n = x.shape[0]
-    return functional_call(model, parameters, (x, GraphOperators(torch.zeros(n, n, device=x.device))))
+    no_edges = no_edges or GraphOperators(torch.zeros(n, n, device=x.device))
+    return functional_call(model, parameters, (x, no_edges))
 
 
 class StudentLearningGraph(SyntheticGraph):
@@ -209,6 +212,8 @@ class TrajectoryMatching(WithoutInnerTraining):
     def __init__(self, synthetic: StudentLearningGraph, buffer: ExpertBuffer, model: GCN, config: SFGCConfig):
         self.synthetic, self.buffer, self.model, self.config = synthetic, buffer, model, config
         self.experts = buffer.count()
+        n = synthetic.features.shape[0]
+        self.no_edges = GraphOperators(torch.zeros(n, n, device=synthetic.features.device))
 
     @classmethod
     def synthetic_from(cls, start: SyntheticGraph, buffer: ExpertBuffer, model: GCN,
@@ -232,7 +237,7 @@ class TrajectoryMatching(WithoutInnerTraining):
         return starts[int(torch.randint(len(starts), ()))]
 
     def log_probs(self, parameters: dict[str, Tensor]) -> Tensor:
-        return structure_free_log_probs(self.model, parameters, self.synthetic.features)
+        return structure_free_log_probs(self.model, parameters, self.synthetic.features, self.no_edges)
 
     def match(self, expert: int, start: int) -> Tensor:
         """The trajectory loss of a student started at ``expert``'s epoch ``start``."""
