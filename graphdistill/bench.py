@@ -115,7 +115,8 @@ def _run_json(command: list[str]) -> dict[str, Any]:
 
 
 class Results:
-    """``<results>/<spec>.json``: spec title, machine, every row by key; saved atomically after each row."""
+    """``<results>/<spec>.json``: spec title, machine, every row by key; saved atomically after each row, merged
+    into what the file holds then."""
 
     def __init__(self, path: Path, title: str):
         self.path = path
@@ -127,6 +128,11 @@ class Results:
         return self.data["rows"]
 
     def add(self, key: str, row: dict[str, Any]) -> None:
+        """Record ``row`` into the rows on disk now (every row of this run is already there), so that what another
+        run or an editor wrote meanwhile stays."""
+        on_disk = read_json_if_present(self.path)
+        if on_disk is not None:
+            self.data["rows"] = on_disk.get("rows", {})
         self.rows[key] = row
         self.save()
 

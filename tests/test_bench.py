@@ -147,3 +147,14 @@ def test_pivot_table_has_a_column_per_evaluation_and_the_stored_values(tmp_path)
     assert lines[2] == "| | | | | ndcg@10 / hr@10 | ndcg@10 / hr@10 |"
     assert lines[3] == "| ml | full | full | 1,000 (1.00x) | 35.00 +- 0.00 / 45.00 +- 0.00 | - |"
     assert lines[4] == "| ml | 50 | dcf | 250 (0.25x) | 31.00 +- 1.00 / 41.00 +- 1.00 | 20.00 +- 0.00 / 25.00 +- 0.00 |"
+
+
+def test_rows_written_by_another_run_meanwhile_are_kept(tmp_path):
+    from graphdistill.bench import Results
+
+    path = tmp_path / "t.json"
+    first, second = Results(path, "t"), Results(path, "t")
+    first.add("a/1/0/gcn", {"value": 1})
+    second.add("b/1/0/gcn", {"value": 2})
+    first.add("a/2/0/gcn", {"value": 3})
+    assert set(json.loads(path.read_text())["rows"]) == {"a/1/0/gcn", "b/1/0/gcn", "a/2/0/gcn"}
