@@ -29,7 +29,7 @@ def main(dataset: str, budget: int, out: Path) -> None:
     torch.save(labels, out / "labels.pt")
     for name, features in (("raw", train_x), ("agg2", aggregated)):
         means = torch.stack([features[train_y == c].mean(0) for c in range(graph.num_classes)])
-        torch.save(means[labels].clone(), out / f"{name}_feat.pt")
+        torch.save(means[labels], out / f"{name}_feat.pt")
         print(f"{name}: feature std {float(features.std()):.3f}")
 
 
