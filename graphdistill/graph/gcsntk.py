@@ -6,6 +6,10 @@ labels of the real training nodes (MSE); Adam moves the synthetic features. The 
 ``hops`` times on the whole graph, then aggregated over the subgraph the training nodes induce (as in the
 paper's code); the synthetic features stay in the raw feature space, so a GCN trained on them reads the
 real graph's features as it was trained to.
+
+The SNTK carries each side's kernel with itself, so the real side costs its node count squared. On large graphs
+``real_nodes`` draws that many training nodes at every step (their induced subgraph is the aggregation's) and
+``score_nodes`` scores a fixed draw of validation and test nodes instead of all of them.
 """
 from __future__ import annotations
 
@@ -39,6 +43,8 @@ class GCSNTKConfig:
         select_every: every this many epochs score the synthetic nodes by KRR accuracy on the real validation
             nodes and keep the best state (0: the last).
         checkpoint_every: epochs between checkpoints.
+        real_nodes: training nodes drawn at every step for the loss (0: all of them, every step).
+        score_nodes: validation and test nodes scored by KRR, a draw fixed by the seed (0: all of them).
     """
 
     epochs: int = 200
@@ -49,9 +55,12 @@ class GCSNTKConfig:
     hops: int = 2
     select_every: int = 20
     checkpoint_every: int = 20
+    real_nodes: int = 0
+    score_nodes: int = 0
 
     def __post_init__(self) -> None:
-        if self.epochs < 0 or self.lr <= 0 or self.ridge <= 0 or min(self.aggregations, self.layers, self.hops) < 0:
+        if (self.epochs < 0 or self.lr <= 0 or self.ridge <= 0
+                or min(self.aggregations, self.layers, self.hops, self.real_nodes, self.score_nodes) < 0):
             raise InputError(f"impossible GC-SNTK settings: {self}")
 
 
@@ -60,7 +69,9 @@ class NodeSet:
 
     def __init__(self, graph: NodeGraph, propagated: Tensor, nodes: Tensor):
         self.x = propagated[nodes]
-        induced = graph.adjacency().index_select(0, nodes).index_select(1, nodes).to_dense()
+        edges = graph.edges_among(nodes)
+        induced = torch.zeros(len(nodes), len(nodes), dtype=propagated.dtype, device=propagated.device)
+        induced[edges[0], edges[1]] = 1
         self.adj = normalize_adjacency(induced)
         self.y = graph.y[nodes]
 
@@ -80,24 +91,37 @@ def krr_accuracy(real: NodeSet, x: Tensor, y: Tensor, num_classes: int, config: 
     return float((predictions.argmax(1) == real.y).float().mean())
 
 
-class KernelRegressionMatching(WithoutInnerTraining):
-    """MSE of the SNTK-KRR predictions for the real training nodes' one-hot labels."""
+def draw(nodes: Tensor, count: int, generator: torch.Generator | None = None) -> Tensor:
+    """``count`` of ``nodes`` drawn without replacement (all of them when ``count`` is 0 or not fewer)."""
+    if count == 0 or count >= len(nodes):
+        return nodes
+    return nodes[torch.randperm(len(nodes), generator=generator)[:count].to(nodes.device)]
 
-    def __init__(self, real: NodeSet, synthetic: SyntheticGraph, num_classes: int, config: GCSNTKConfig):
-        self.real, self.synthetic, self.config = real, synthetic, config
-        self.targets = F.one_hot(real.y, num_classes).float()
-        self.syn_targets = F.one_hot(synthetic.labels, num_classes).float()
+
+class KernelRegressionMatching(WithoutInnerTraining):
+    """MSE of the SNTK-KRR predictions for the real training nodes' one-hot labels (a fresh draw of
+    ``config.real_nodes`` of them at every step, or all of them)."""
+
+    def __init__(self, graph: NodeGraph, propagated: Tensor, synthetic: SyntheticGraph, config: GCSNTKConfig):
+        self.graph, self.propagated, self.synthetic, self.config = graph, propagated, synthetic, config
+        every_step_all = not config.real_nodes or config.real_nodes >= len(graph.train_idx)
+        self.all_training = NodeSet(graph, propagated, graph.train_idx) if every_step_all else None
+        self.syn_targets = F.one_hot(synthetic.labels, graph.num_classes).float()
 
     def outer_loss(self, model: nn.Module) -> Tensor:
+        real = self.all_training
+        if real is None:
+            real = NodeSet(self.graph, self.propagated, draw(self.graph.train_idx, self.config.real_nodes))
         x, _ = self.synthetic.materialize()
-        return F.mse_loss(krr_predictions(self.real, x, self.syn_targets, self.config), self.targets)
+        targets = F.one_hot(real.y, self.graph.num_classes).float()
+        return F.mse_loss(krr_predictions(real, x, self.syn_targets, self.config), targets)
 
 
 def condense_gcsntk(graph: NodeGraph, budget: Budget, config: GCSNTKConfig, run: RunOptions) -> Condensed:
     graph, synthetic, allocation = start_from_real_nodes(graph, budget, run)
     labels = synthetic.labels
     propagated = propagate(graph.operators()("gcn"), graph.x, config.hops)
-    train, valid = NodeSet(graph, propagated, graph.train_idx), NodeSet(graph, propagated, graph.val_idx)
+    valid = NodeSet(graph, propagated, draw(graph.val_idx, config.score_nodes, run.generator(1)))
     schedule = BilevelSchedule(config.epochs, 1, 0, checkpoint_every=config.checkpoint_every,
                                select_every=config.select_every)
     select = None
@@ -105,9 +129,9 @@ def condense_gcsntk(graph: NodeGraph, budget: Budget, config: GCSNTKConfig, run:
         def select() -> float:
             return krr_accuracy(valid, synthetic.features.detach(), labels, graph.num_classes, config)
 
-    result = run_bilevel(KernelRegressionMatching(train, synthetic, graph.num_classes, config), synthetic,
+    result = run_bilevel(KernelRegressionMatching(graph, propagated, synthetic, config), synthetic,
                          {"features": torch.optim.Adam([synthetic.features], lr=config.lr)}, schedule, run,
                          select=select)
-    test = NodeSet(graph, propagated, graph.test_idx)
-    return export(synthetic, result, allocation, krr_test_acc=krr_accuracy(
+    test = NodeSet(graph, propagated, draw(graph.test_idx, config.score_nodes, run.generator(2)))
+    return export(synthetic, result, allocation, krr_test_nodes=len(test.y), krr_test_acc=krr_accuracy(
         test, synthetic.features.detach(), labels, graph.num_classes, config))

@@ -6,6 +6,7 @@ import torch
 from graphdistill.core.method import RunOptions
 from graphdistill.graph.budget import resolve_budget
 from graphdistill.graph.evaluate import EvalConfig, evaluate_condensed
+from graphdistill.graph.gcsntk import NodeSet
 from graphdistill.graph.methods import METHODS, CoresetConfig
 from graphdistill.graph.propagation import normalize_adjacency
 from graphdistill.graph.sntk import structure_ntk
@@ -52,6 +53,26 @@ def test_short_gc_sntk_beats_random_nodes(cora):
     score = {name: evaluate_condensed(cora, c.data["x"], c.data["adj"], c.data["y"], EvalConfig(runs=2))["test_acc_mean"]
              for name, c in (("gc-sntk", condensed), ("random", random))}
     assert score["gc-sntk"] > score["random"] + 0.03, score
+
+
+def test_node_set_adjacency_is_the_induced_subgraph(cora):
+    nodes = cora.train_idx[torch.randperm(len(cora.train_idx), generator=torch.Generator().manual_seed(0))[:60]]
+    induced = cora.adjacency().index_select(0, nodes).index_select(1, nodes).to_dense()
+    node_set = NodeSet(cora, cora.x, nodes)
+    assert induced.sum() > 0
+    torch.testing.assert_close(node_set.adj, normalize_adjacency(induced))
+    torch.testing.assert_close(node_set.x, cora.x[nodes])
+
+
+def test_gc_sntk_on_drawn_real_nodes_beats_random_nodes(cora):
+    budget = resolve_budget(cora, budget=35)
+    config = METHODS["gc-sntk"].config_class(epochs=30, select_every=15, real_nodes=70, score_nodes=200)
+    condensed = METHODS["gc-sntk"].condense(cora, budget, config, RunOptions(seed=0, progress=False))
+    random = METHODS["random"].condense(cora, budget, CoresetConfig(), RunOptions(seed=0))
+    assert condensed.meta["krr_test_nodes"] == 200 and 0.5 < condensed.meta["krr_test_acc"] <= 1
+    score = {name: evaluate_condensed(cora, c.data["x"], c.data["adj"], c.data["y"], EvalConfig(runs=2))["test_acc_mean"]
+             for name, c in (("gc-sntk", condensed), ("random", random))}
+    assert score["gc-sntk"] > score["random"] + 0.02, score
 
 
 def test_short_gcdm_beats_random_nodes(cora):
