@@ -56,6 +56,18 @@ class SparseGraphBatch:
         return cls(graphs.x[nodes].to(device), edge_index.to(device), torch.ones(edge_index.shape[1], device=device),
                    batch.to(device), len(indices))
 
+    @classmethod
+    def from_padded(cls, x: Tensor, adj: Tensor, mask: Tensor) -> "SparseGraphBatch":
+        """Padded graphs ``x (G, n, F)``, ``adj (G, n, n)``, ``mask (G, n)`` without their padding: the nonzero
+        entries of ``adj`` between real nodes become weighted edges (``adj[g, i, j]`` sends ``j`` to ``i``)."""
+        mask = mask.bool()
+        g, n = mask.shape
+        position = torch.cumsum(mask.reshape(-1).long(), 0) - 1
+        graph, target, source = (adj * (mask[:, :, None] & mask[:, None, :])).nonzero(as_tuple=True)
+        edge_index = torch.stack([position[graph * n + source], position[graph * n + target]])
+        batch = torch.repeat_interleave(torch.arange(g, device=x.device), mask.sum(1))
+        return cls(x[mask], edge_index, adj[graph, target, source], batch, g)
+
     @property
     def flat_x(self) -> Tensor:
         return self.x

@@ -70,6 +70,18 @@ def test_weighted_dense_adjacency_equals_pyg_edge_weights():
     assert torch.allclose(dense, expected, atol=1e-5)
 
 
+def test_padded_graphs_run_sparse_as_they_run_dense(mutag):
+    torch.manual_seed(2)
+    x, adj, mask = mutag.dense(torch.tensor([3, 40, 77]))
+    adj = adj * torch.rand(adj.shape)  # weighted
+    adj = (adj + adj.transpose(1, 2)) / 2
+    sparse = SparseGraphBatch.from_padded(x, adj, mask)
+    assert sparse.x.shape[0] == int(mask.sum()) < mask.numel() and sparse.num_graphs == 3
+    for arch, pooling in (("gcn", "mean"), ("gin", "sum")):
+        model = GraphClassifier(7, 16, 2, layers=3, arch=arch, pooling=pooling)
+        torch.testing.assert_close(model(sparse), model(DenseGraphBatch(x, adj, mask)), atol=1e-5, rtol=1e-5)
+
+
 def test_file_sets_are_validated(tmp_path):
     good = {"x": torch.randn(9, 2), "edge_index": torch.tensor([[0, 1, 3], [1, 2, 4]]),
             "ptr": torch.tensor([0, 3, 6, 9]), "y": torch.tensor([0, 1, 0])}
