@@ -69,10 +69,7 @@ class NodeSet:
 
     def __init__(self, graph: NodeGraph, propagated: Tensor, nodes: Tensor):
         self.x = propagated[nodes]
-        edges = graph.edges_among(nodes)
-        induced = torch.zeros(len(nodes), len(nodes), dtype=propagated.dtype, device=propagated.device)
-        induced[edges[0], edges[1]] = 1
-        self.adj = normalize_adjacency(induced)
+        self.adj = normalize_adjacency(graph.induced_adjacency(nodes))
         self.y = graph.y[nodes]
 
 
@@ -104,8 +101,8 @@ class KernelRegressionMatching(WithoutInnerTraining):
 
     def __init__(self, graph: NodeGraph, propagated: Tensor, synthetic: SyntheticGraph, config: GCSNTKConfig):
         self.graph, self.propagated, self.synthetic, self.config = graph, propagated, synthetic, config
-        every_step_all = not config.real_nodes or config.real_nodes >= len(graph.train_idx)
-        self.all_training = NodeSet(graph, propagated, graph.train_idx) if every_step_all else None
+        drawn = 0 < config.real_nodes < len(graph.train_idx)
+        self.all_training = None if drawn else NodeSet(graph, propagated, graph.train_idx)
         self.syn_targets = F.one_hot(synthetic.labels, graph.num_classes).float()
 
     def outer_loss(self, model: nn.Module) -> Tensor:
