@@ -90,9 +90,13 @@ def fingerprint_digest(fingerprint: Mapping[str, Any]) -> str:
 
 
 def data_digest(*parts: Any) -> str:
-    """A SHA-256 of tensors, arrays and plain values (the data a run reads), for checkpoint fingerprints."""
+    """A SHA-256 of tensors (dense or sparse), arrays and plain values (the data a run reads), for checkpoint
+    fingerprints."""
     digest = hashlib.sha256()
     for part in parts:
+        if isinstance(part, Tensor) and part.layout != torch.strided:
+            coo = part.detach().cpu().to_sparse_coo().coalesce()
+            part = data_digest("sparse", coo.indices(), coo.values(), tuple(coo.shape))
         if isinstance(part, Tensor):
             part = part.detach().cpu().contiguous().numpy()
         if isinstance(part, np.ndarray):

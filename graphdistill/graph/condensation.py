@@ -13,18 +13,25 @@ from graphdistill.graph.budget import Budget, allocate_labels, labels_from_alloc
 from graphdistill.graph.data import NodeGraph
 from graphdistill.graph.evaluate import EvalConfig, RealGraphView, evaluate_condensed
 from graphdistill.graph.io import PROPAGATION
+from graphdistill.graph.propagation import propagate_rows
 from graphdistill.graph.synthetic import SyntheticGraph
 
 
 def start_from_real_nodes(graph: NodeGraph, budget: Budget, run: RunOptions, structure: bool = False,
-                          pge_hidden: int = 128, pge_layers: int = 3) -> tuple[NodeGraph, SyntheticGraph, dict[int, int]]:
+                          pge_hidden: int = 128, pge_layers: int = 3, init_hops: int = 0
+                          ) -> tuple[NodeGraph, SyntheticGraph, dict[int, int]]:
     """GCond's allocation of ``budget`` to classes, a synthetic graph started from random real training nodes of
-    each class (drawn from the run's generator), and the real graph, both on ``run.device``."""
+    each class (drawn from the run's generator), and the real graph, both on ``run.device``.
+
+    ``init_hops > 0`` starts the synthetic rows from those nodes' propagated features ``(A_hat^init_hops X)[picked]``
+    instead of their raw features ``X[picked]``."""
     allocation = allocate_labels(graph.y[graph.train_idx].cpu(), budget.nodes)
     picked = sample_per_class(graph.y[graph.train_idx].cpu(), allocation, run.generator())
     graph = graph.to(run.device)
-    synthetic = SyntheticGraph(graph.x[graph.train_idx][picked.to(run.device)], labels_from_allocation(allocation),
-                               structure, pge_hidden, pge_layers).to(run.device)
+    rows = graph.train_idx[picked.to(run.device)]
+    features = propagate_rows(graph.operators(), graph.x, init_hops, rows) if init_hops else graph.feature_rows(rows)
+    synthetic = SyntheticGraph(features, labels_from_allocation(allocation), structure, pge_hidden,
+                               pge_layers).to(run.device)
     return graph, synthetic, allocation
 
 

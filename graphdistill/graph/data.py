@@ -17,7 +17,7 @@ from torch import Tensor
 from graphdistill.core.data_root import cache_dir, not_found, resolve_data_root
 from graphdistill.core.errors import InputError, describe
 from graphdistill.core.split import SplitSpec
-from graphdistill.graph.propagation import GraphOperators
+from graphdistill.graph.propagation import SPARSE_DENSITY, GraphOperators, at_rows, dense, density
 
 PLANETOID = {"cora": "Cora", "citeseer": "CiteSeer", "pubmed": "PubMed"}
 _PLANETOID_SUFFIXES = ("x", "tx", "allx", "y", "ty", "ally", "graph", "test.index")
@@ -31,7 +31,9 @@ class NodeGraph:
 
     Attributes:
         name: dataset name as given (Planetoid names in lower case).
-        x: ``(N, F)`` node features (dense float32; Planetoid's are row-normalised, other sources' as given).
+        x: ``(N, F)`` float32 node features as given (Planetoid's row-normalised): dense, or sparse CSR for a
+            sparse input under 10 % non-zero (a ``file:`` graph's bag-of-words), which then stays sparse
+            wherever the real graph is processed whole; :meth:`feature_rows` gives dense rows.
         edge_index: ``(2, E)`` directed edges sorted by source, each undirected edge twice, no self-loops.
         y: ``(N,)`` class labels ``0..C-1``.
         train_idx, val_idx, test_idx: sorted node indices of the split (validation and test may be empty in
@@ -59,6 +61,10 @@ class NodeGraph:
     @property
     def num_classes(self) -> int:
         return int(self.y.max()) + 1
+
+    def feature_rows(self, rows: Tensor) -> Tensor:
+        """Dense ``(k, F)`` features of the nodes ``rows (k,)``."""
+        return dense(at_rows(self.x, rows))
 
     def operators(self) -> GraphOperators:
         """The normalised adjacency operators of this (undirected) graph, symmetric ones stored once."""
@@ -94,7 +100,7 @@ class NodeGraph:
         node, feature or edge is in it."""
         edges = self.edges_among(self.train_idx)
         empty = self.train_idx.new_zeros(0)
-        return NodeGraph(self.name, self.x[self.train_idx], edges, self.y[self.train_idx],
+        return NodeGraph(self.name, at_rows(self.x, self.train_idx), edges, self.y[self.train_idx],
                          torch.arange(len(self.train_idx), device=self.x.device), empty, empty,
                          {**self.facts, "setting": "inductive", "condensation_nodes": len(self.train_idx),
                           "condensation_edges": edges.shape[1]})
@@ -125,7 +131,8 @@ def build_node_graph(name: str, x: Tensor, edge_index: Tensor, y: Tensor, source
     """Validate a graph's tensors, clean its edges (:func:`symmetric_edges`) and give it its split.
 
     Args:
-        x: ``(N, F)`` float features; ``edge_index``: ``(2, E)`` integer; ``y``: ``(N,)`` integer labels.
+        x: ``(N, F)`` float features, dense or sparse (kept as CSR under 10 % non-zero, else made dense);
+            ``edge_index``: ``(2, E)`` integer; ``y``: ``(N,)`` integer labels.
         source: what the tensors came from, for error messages.
         split: the dataset's own ``(train, val, test)``, each a boolean ``(N,)`` mask or an index tensor.
         split_spec: a :class:`~graphdistill.core.split.SplitSpec` that replaces the dataset's split (and is
@@ -148,7 +155,13 @@ def build_node_graph(name: str, x: Tensor, edge_index: Tensor, y: Tensor, source
         raise InputError(f"{source}: y holds the negative label {int(y.min())} (unlabelled nodes are not supported)")
     if len(torch.unique(y)) < 2:
         raise InputError(f"{source}: every node has the same label; node classification needs at least 2 classes")
-    if not torch.isfinite(x).all():
+    if x.layout != torch.strided:
+        x = x.to_sparse_csr().float()  # duplicate COO entries are summed here
+        if density(x) >= SPARSE_DENSITY:
+            x = x.to_dense()
+    else:
+        x = x.float().contiguous()
+    if not torch.isfinite(x.values() if x.layout == torch.sparse_csr else x).all():
         raise InputError(f"{source}: node features contain NaN or infinite values")
     y = y.long()
     if split_spec is not None or split is None:
@@ -168,7 +181,7 @@ def build_node_graph(name: str, x: Tensor, edge_index: Tensor, y: Tensor, source
             raise InputError(f"{source}: the {first} and {second} splits overlap")
     edges, edge_facts = symmetric_edges(edge_index, num_nodes)
     split_facts.update({kind: len(part) for kind, part in parts.items()})
-    return NodeGraph(name, x.float().contiguous(), edges, y, train_idx, val_idx, test_idx,
+    return NodeGraph(name, x, edges, y, train_idx, val_idx, test_idx,
                      {**(facts or {}), **split_facts, "nodes": num_nodes, "edges": edges.shape[1], **edge_facts})
 
 

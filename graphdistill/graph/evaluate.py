@@ -18,7 +18,7 @@ from graphdistill.core.seed import seed_everything
 from graphdistill.graph.data import NodeGraph
 from graphdistill.graph.io import check_graph_tensors
 from graphdistill.graph.models import ARCHITECTURES
-from graphdistill.graph.propagation import GraphOperators, SparseOperator
+from graphdistill.graph.propagation import SPARSE_DENSITY, GraphOperators, SparseOperator, density
 
 
 @dataclass(frozen=True)
@@ -56,9 +56,7 @@ class RealGraphView:
 
     def __init__(self, graph: NodeGraph):
         self.graph = graph
-        density = graph.x.count_nonzero().item() / graph.x.numel()
-        # Bag-of-words features are ~1% dense; a sparse product is then ~50x cheaper than a dense one.
-        self.x = SparseOperator(graph.x) if density < 0.1 else graph.x
+        self.x = SparseOperator(graph.x) if density(graph.x) < SPARSE_DENSITY else graph.x
         self.ops = graph.operators()
 
     def forward(self, model: torch.nn.Module, rows: Tensor) -> Tensor:

@@ -26,7 +26,7 @@ from graphdistill.core.method import Condensed, RunOptions
 from graphdistill.graph.budget import Budget
 from graphdistill.graph.condensation import export, start_from_real_nodes
 from graphdistill.graph.data import NodeGraph
-from graphdistill.graph.propagation import normalize_adjacency, propagate
+from graphdistill.graph.propagation import normalize_adjacency, propagate_rows
 from graphdistill.graph.sntk import structure_ntk
 from graphdistill.graph.synthetic import SyntheticGraph
 
@@ -117,7 +117,7 @@ class KernelRegressionMatching(WithoutInnerTraining):
 def condense_gcsntk(graph: NodeGraph, budget: Budget, config: GCSNTKConfig, run: RunOptions) -> Condensed:
     graph, synthetic, allocation = start_from_real_nodes(graph, budget, run)
     labels = synthetic.labels
-    propagated = propagate(graph.operators()("gcn"), graph.x, config.hops)
+    propagated = propagate_rows(graph.operators(), graph.x, config.hops)
     valid = NodeSet(graph, propagated, draw(graph.val_idx, config.score_nodes, run.generator(1)))
     schedule = BilevelSchedule(config.epochs, 1, 0, checkpoint_every=config.checkpoint_every,
                                select_every=config.select_every)

@@ -184,7 +184,7 @@ def condense_gdem(graph: NodeGraph, budget: Budget, config: GDEMConfig, run: Run
     low = math.ceil(count * config.low_fraction)
     values, vectors = laplacian_eigenpairs(graph, nodes, low, count - low, config.dense_limit)
     device = run.device
-    x = graph.x[nodes.to(device)].double()
+    x = graph.feature_rows(nodes.to(device)).double()
     projected = vectors.to(device).t() @ x
     real_directions = F.normalize(projected, dim=1).float()
     embedded = vectors.to(device) @ ((1 - values.to(device))[:, None] * projected)

@@ -5,9 +5,10 @@ Two containers, one set of keys:
 - ``.pt``: a dict of tensors saved with ``torch.save`` and read with ``weights_only=True``;
 - ``.npz``: the same keys as arrays, or the sparse layout of the ``gnn-benchmark`` files (Shchur et al.): the
   adjacency as ``adj_data/adj_indices/adj_indptr/adj_shape`` (CSR), the features as ``attr_data/attr_indices/
-  attr_indptr/attr_shape`` (CSR) or ``attr_matrix``, and ``labels``.
+  attr_indptr/attr_shape`` (CSR, kept sparse) or ``attr_matrix``, and ``labels``.
 
-Keys: ``x (N, F)`` float, ``edge_index (2, E)`` integer, ``y (N,)`` integer, and optionally a split as
+Keys: ``x (N, F)`` float (dense, or a sparse COO/CSR tensor in a ``.pt``), ``edge_index (2, E)`` integer,
+``y (N,)`` integer, and optionally a split as
 ``train_mask/val_mask/test_mask`` (boolean) or ``train_idx/val_idx/test_idx`` (indices). Without a split, one is
 drawn (see :func:`~graphdistill.graph.data.build_node_graph`).
 """
@@ -61,10 +62,11 @@ def _read_npz(path: Path) -> dict[str, Any]:
             arrays = {key: archive[key] for key in archive.files}
     except (ValueError, OSError, zipfile.BadZipFile) as exc:
         raise InputError(f"unreadable graph file {path}: {exc}") from exc
+    sparse_x = None
     if "adj_data" in arrays:
         arrays["edge_index"] = np.stack(_csr(arrays, "adj", path).nonzero())
         if "attr_data" in arrays:
-            arrays["x"] = _csr(arrays, "attr", path).toarray()
+            sparse_x = _torch_csr(_csr(arrays, "attr", path))
         elif "attr_matrix" in arrays:
             arrays["x"] = arrays["attr_matrix"]
         if "labels" in arrays:
@@ -73,7 +75,8 @@ def _read_npz(path: Path) -> dict[str, Any]:
             arrays["y"] = arrays["labels"]
     if arrays.get("x") is not None and arrays["x"].dtype.kind in "iub":
         arrays["x"] = arrays["x"].astype(np.float32)
-    return {key: _tensor(value) for key, value in arrays.items() if value.dtype.kind in "biuf"}
+    tensors = {key: _tensor(value) for key, value in arrays.items() if value.dtype.kind in "biuf"}
+    return tensors if sparse_x is None else {**tensors, "x": sparse_x}
 
 
 def _csr(arrays: dict[str, np.ndarray], prefix: str, path: Path):
@@ -87,6 +90,13 @@ def _csr(arrays: dict[str, np.ndarray], prefix: str, path: Path):
                                        shape=tuple(arrays[f"{prefix}_shape"]))
     except ValueError as exc:
         raise InputError(f"{path}: malformed sparse {prefix} matrix: {exc}") from exc
+
+
+def _torch_csr(matrix) -> Tensor:
+    """A scipy CSR matrix as a float32 torch CSR tensor (never densified: bag-of-words features are ~1 % dense)."""
+    return torch.sparse_csr_tensor(torch.from_numpy(matrix.indptr.astype(np.int64)),
+                                   torch.from_numpy(matrix.indices.astype(np.int64)),
+                                   torch.from_numpy(matrix.data.astype(np.float32)), matrix.shape)
 
 
 def _tensor(array: np.ndarray) -> Tensor:

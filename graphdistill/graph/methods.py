@@ -62,6 +62,9 @@ class GradientMatchingConfig:
             (0: all of them, GCond's full-batch setting on small graphs; GCond uses 256 on large graphs).
         fanouts: with ``real_batch`` and the ``gcn`` matching model, the neighbours sampled per layer around the
             drawn nodes (GCond's ``[15, 8]``), so a step never touches the whole graph.
+        init_hops: start the synthetic features from the drawn real nodes' ``A_hat^init_hops X`` rows instead of
+            their raw features (0, GCond's start). For a graph without edges, ``hops`` makes each synthetic node's
+            SGC input equal to its real node's, so matching starts from a coreset in the space it matches in.
         checkpoint_every: epochs between checkpoints (used with ``--out``; enables ``--resume``).
     """
 
@@ -84,6 +87,7 @@ class GradientMatchingConfig:
     select_runs: int = 1
     real_batch: int = 0
     fanouts: tuple = (15, 8)
+    init_hops: int = 0
     checkpoint_every: int = 10
 
     def __post_init__(self) -> None:
@@ -93,6 +97,8 @@ class GradientMatchingConfig:
             raise InputError(f"unknown matching_model {self.matching_model!r}; choose sgc or gcn")
         if min(self.lr_feat, self.lr_adj, self.inner_lr) < 0:
             raise InputError("learning rates must be non-negative")
+        if self.init_hops < 0:
+            raise InputError(f"init_hops must be >= 0, got {self.init_hops}")
         if self.real_batch < 0 or not self.fanouts or any(not isinstance(f, int) or f < 1 for f in self.fanouts):
             raise InputError(f"real_batch must be >= 0 and fanouts positive integers (got {self.real_batch}, "
                              f"{self.fanouts})")
@@ -157,7 +163,7 @@ class GraphGradientMatching:
         if self.config.matching_model == "sgc":
             return (self.real_features[picked[block]],), y[block], weights, None
         subgraph = self.sampler.sample(self.graph.train_idx[picked])  # all seeds: the same draws on every rank
-        args = (self.graph.x[subgraph.nodes], GraphOperators(subgraph.adjacency()))
+        args = (self.graph.feature_rows(subgraph.nodes), GraphOperators(subgraph.adjacency()))
         return args, y[block], weights, block
 
     def new_model(self) -> nn.Module:
@@ -202,7 +208,7 @@ def condense_gradient_matching(graph: NodeGraph, budget: Budget, config: Gradien
                                run: RunOptions) -> Condensed:
     """GCond / GCond-X / DosCond, depending on ``config``."""
     graph, synthetic, allocation = start_from_real_nodes(graph, budget, run, config.structure, config.pge_hidden,
-                                                         config.pge_layers)
+                                                         config.pge_layers, config.init_hops)
     optimizers = {"features": torch.optim.Adam([synthetic.features], lr=config.lr_feat)}
     phases: tuple[tuple[str, int], ...] = ()
     if config.structure:
@@ -262,7 +268,7 @@ def condense_coreset(graph: NodeGraph, budget: Budget, config: CoresetConfig, ru
     nodes = graph.train_idx.cpu()[picked]
     adj = graph.to("cpu").induced_adjacency(nodes)
     info["selected_nodes"] = nodes.tolist()
-    return Condensed({"x": graph.x.cpu()[nodes], "adj": adj, "y": graph.y.cpu()[nodes]}, info)
+    return Condensed({"x": graph.feature_rows(nodes.to(graph.x.device)).cpu(), "adj": adj, "y": graph.y.cpu()[nodes]}, info)
 
 
 METHODS: Registry[Method] = Registry("method")

@@ -7,6 +7,9 @@ from torch import Tensor
 from graphdistill.core.indexing import concatenated_ranges
 
 NORMALIZATIONS = ("gcn", "sym", "row")
+# Below this share of non-zero entries a sparse feature matrix is kept (and multiplied) sparse: bag-of-words
+# features are ~1 % dense, and a sparse product is then ~50x cheaper than a dense one.
+SPARSE_DENSITY = 0.1
 
 
 def _degree_scaled(indices: Tensor, values: Tensor, n: int, kind: str) -> Tensor:
@@ -59,10 +62,10 @@ def propagate_rows(ops: "GraphOperators", x: Tensor, hops: int, rows: Tensor | N
                    ) -> Tensor:
     """``(A_kind^hops @ x)[rows]`` with the last product done for ``rows`` alone (all rows when ``None``): on a
     large graph the real side of SGC matching needs the training rows only, and never more than one
-    ``(N, F)`` intermediate is held."""
+    ``(N, F)`` intermediate is held. Sparse features stay sparse until the ``(k, F)`` result, which is dense."""
     if hops == 0:
-        return at_rows(x, rows)
-    return matmul(ops(kind, rows), propagate(ops(kind), x, hops - 1))
+        return dense(at_rows(x, rows))
+    return dense(matmul(ops(kind, rows), propagate(ops(kind), x, hops - 1)))
 
 
 class SparseOperator:
@@ -96,7 +99,10 @@ class _ConstantSparseMatmul(torch.autograd.Function):
 
 
 def matmul(a: Tensor | SparseOperator, b: Tensor) -> Tensor:
-    """``a @ b`` for a dense, sparse or :class:`SparseOperator` ``a`` and a dense ``b``."""
+    """``a @ b`` for a dense, sparse or :class:`SparseOperator` ``a`` and a dense ``b``; a sparse ``b`` (constant
+    real features) with a sparse ``a`` gives a sparse product."""
+    if b.layout != torch.strided:
+        return (a.matrix if isinstance(a, SparseOperator) else a) @ b
     if isinstance(a, SparseOperator):
         return _ConstantSparseMatmul.apply(a.matrix, a.transpose, b)
     return a @ b if a.layout == torch.strided else torch.sparse.mm(a, b)
@@ -168,5 +174,19 @@ def csr_rows(matrix: Tensor, rows: Tensor) -> Tensor:
 
 
 def at_rows(out: Tensor, rows: Tensor | None) -> Tensor:
-    """``out[rows]``, or all of ``out`` when ``rows`` is ``None``."""
-    return out if rows is None else out[rows]
+    """``out[rows]`` (CSR rows for a CSR ``out``), or all of ``out`` when ``rows`` is ``None``."""
+    if rows is None:
+        return out
+    return csr_rows(out, rows) if out.layout == torch.sparse_csr else out[rows]
+
+
+def dense(x: Tensor) -> Tensor:
+    """``x`` as a dense tensor (itself when it is one)."""
+    return x if x.layout == torch.strided else x.to_dense()
+
+
+def density(x: Tensor) -> float:
+    """Share of non-zero entries of a dense or sparse ``x``."""
+    rows, columns = x.shape
+    stored = x if x.layout == torch.strided else x.values()
+    return stored.count_nonzero().item() / max(rows * columns, 1)

@@ -98,3 +98,23 @@ def test_real_batches_draw_at_most_real_batch_nodes_per_class_and_stay_reproduci
     first = METHODS["gcond"].condense(cora, budget, config, RunOptions(seed=2, progress=False))
     again = METHODS["gcond"].condense(cora, budget, config, RunOptions(seed=2, progress=False))
     assert torch.equal(first.data["x"], again.data["x"]) and torch.isfinite(first.data["x"]).all()
+
+
+def test_gradient_matching_can_start_from_propagated_real_nodes(cora):
+    """``init_hops=2``: each synthetic row starts as its drawn real node's SGC input ``(A_hat^2 X)[node]``."""
+    from graphdistill.core.synthetic import sample_per_class
+    from graphdistill.graph.budget import allocate_labels
+    from graphdistill.graph.propagation import propagate_rows
+
+    budget = resolve_budget(cora, 14)
+    options = RunOptions(seed=3, progress=False)
+    frozen = dict(epochs=1, outer_steps=1, inner_steps=0, structure=False, lr_feat=0.0, checkpoint_every=0)
+    raw = METHODS["gcond-x"].condense(cora, budget, GradientMatchingConfig(**frozen), options).data["x"]
+    propagated = METHODS["gcond-x"].condense(cora, budget, GradientMatchingConfig(init_hops=2, **frozen),
+                                             options).data["x"]
+    labels = cora.y[cora.train_idx]
+    nodes = cora.train_idx[sample_per_class(labels, allocate_labels(labels, 14), options.generator())]
+    assert torch.equal(raw, cora.x[nodes])
+    torch.testing.assert_close(propagated, propagate_rows(cora.operators(), cora.x, 2, nodes), atol=1e-6, rtol=0)
+    with pytest.raises(Exception, match="init_hops"):
+        GradientMatchingConfig(init_hops=-1)

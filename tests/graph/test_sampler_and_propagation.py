@@ -48,6 +48,8 @@ def test_models_scored_at_a_few_rows_match_the_full_forward(cora):
 
 
 def test_cora_whole_graph_evaluation_is_pinned(cora):
-    """Seed 0 of GCond's protocol on the whole Cora graph: the value before the large-graph changes."""
+    """Seed 0 of GCond's protocol on the whole Cora graph: the value before the large-graph changes (80.9 % test,
+    80.8 % validation). The CPU's kernels decide the float summation order, and over 600 iterations that moves a
+    few of the 1,000 test nodes (an AMD EPYC machine gives 80.7 %), so the pin allows 3 nodes either way."""
     result = evaluate_whole(cora, EvalConfig(runs=1, seed=0))
-    assert result["test_accs"] == [0.8090000152587891] and result["val_acc_mean"] == 0.8080000281333923
+    assert abs(result["test_accs"][0] - 0.809) <= 0.0031 and abs(result["val_acc_mean"] - 0.808) <= 0.0061

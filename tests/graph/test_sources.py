@@ -59,7 +59,8 @@ def test_gnn_benchmark_npz_layout(tmp_path):
              adj_shape=adj.shape, attr_data=attr.data, attr_indices=attr.indices, attr_indptr=attr.indptr,
              attr_shape=attr.shape, labels=np.arange(30) % 3)
     graph = load_node_graph(f"file:{tmp_path / 'bench.npz'}")
-    assert graph.x.shape == (30, 5) and torch.equal(graph.x, torch.eye(30, 5))
+    # 3 % non-zero: the features stay sparse (CSR), never densified on the way in
+    assert graph.x.layout == torch.sparse_csr and torch.equal(graph.x.to_dense(), torch.eye(30, 5))
     assert graph.edge_index.shape[1] == 6 and graph.facts["reverse_added"] == 3
 
 
@@ -201,3 +202,37 @@ def test_inductive_condensation_never_sees_validation_or_test_nodes(tmp_path):
     train = set(full.train_idx.tolist())
     expected = {tuple(e) for e in full.edge_index.t().tolist() if e[0] in train and e[1] in train}
     assert {tuple(e) for e in global_edges.t().tolist()} == expected and len(expected) > 0
+
+
+def test_sparse_features_stay_sparse_and_condense_as_dense_ones(cora, tmp_path):
+    """Cora's bag-of-words (1.3 % non-zero) given as a sparse tensor: kept CSR through loading, the SGC real
+    side, the inductive subgraph and evaluation, with the dense graph's numbers."""
+    from graphdistill.core.method import RunOptions
+    from graphdistill.graph.budget import resolve_budget
+    from graphdistill.graph.evaluate import EvalConfig, RealGraphView, evaluate_condensed
+    from graphdistill.graph.methods import METHODS, CoresetConfig, GradientMatchingConfig
+    from graphdistill.graph.propagation import propagate_rows
+
+    torch.save({"x": cora.x.to_sparse(), "edge_index": cora.edge_index, "y": cora.y, "train_idx": cora.train_idx,
+                "val_idx": cora.val_idx, "test_idx": cora.test_idx}, tmp_path / "cora.pt")
+    sparse = load_node_graph(f"file:{tmp_path / 'cora.pt'}")
+    assert sparse.x.layout == torch.sparse_csr and sparse.x.values().numel() == cora.x.count_nonzero()
+    assert sparse.training_subgraph().x.layout == torch.sparse_csr
+    torch.testing.assert_close(propagate_rows(sparse.operators(), sparse.x, 2, sparse.train_idx),
+                               propagate_rows(cora.operators(), cora.x, 2, cora.train_idx), atol=1e-6, rtol=0)
+    assert torch.equal(sparse.feature_rows(cora.val_idx[:7]), cora.x[cora.val_idx[:7]])
+    assert isinstance(RealGraphView(sparse).x, type(RealGraphView(cora).x))  # the evaluator's sparse operator
+
+    budget = resolve_budget(cora, 14)
+    options = RunOptions(seed=0, progress=False)
+    gcond_x = GradientMatchingConfig(epochs=2, outer_steps=2, inner_steps=0, structure=False, lr_feat=1e-2,
+                                     init_hops=2, checkpoint_every=0)
+    for method, config in (("gcond-x", gcond_x), ("herding", CoresetConfig(strategy="herding", iterations=30))):
+        from_sparse = METHODS[method].condense(sparse, budget, config, options).data
+        from_dense = METHODS[method].condense(cora, budget, config, options).data
+        torch.testing.assert_close(from_sparse["x"], from_dense["x"], atol=1e-5, rtol=0)
+        assert torch.equal(from_sparse["adj"], from_dense["adj"])
+    quick = EvalConfig(runs=1, iterations=50)
+    scores = [evaluate_condensed(graph, from_dense["x"], from_dense["adj"], from_dense["y"], quick)["test_accs"]
+              for graph in (sparse, cora)]
+    assert scores[0] == scores[1]
