@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# GPU check: the Cora GCond runs of benchmarks/specs/graph-cora.toml, the ml-100k Distill-CF run of specs/recsys.toml and
+# GPU check: the Cora GCond runs of benchmarks/specs/graph-cora.toml, Cora runs with the real graph kept on the CPU,
+# the ml-100k Distill-CF run of specs/recsys.toml and
 # the MNIST DM IPC10 run of specs/images-mnist.toml (the published schedule, benchmarks/presets/dm-published.toml:
 # 20,000 iterations, 256 real images per class; IMAGES_ITERATIONS overrides the count) on --device cuda,
 # printing wall times; then the same DM run with --nproc over every visible GPU (one process per GPU, NCCL), its
@@ -24,6 +25,15 @@ for budget in 35 70 140; do
   echo "gcond cora $budget nodes on cuda: $(python -c "print(round($end - $start, 1))") s wall (process, incl. start-up)"
   graphdistill evaluate graph --dataset cora --data-root "$DATA_ROOT" --condensed "$OUT_DIR/cora-gcond-$budget" \
     --runs 5 --device cuda --quiet --json | tail -n 1
+done
+# the real graph kept on the CPU under --device cuda (--real-data cpu): SGC real side moved once, neighbour-sampled
+# GCN batches moved per step, a coreset and the evaluation where the graph is
+for method in gcond-x doscond herding; do
+  extra=""; [ "$method" = doscond ] && extra="--set matching_model=\"gcn\" --set real_batch=16 --set epochs=20"
+  graphdistill condense graph --dataset cora --data-root "$DATA_ROOT" --method "$method" --budget 70 --seed 0 $extra \
+    --out "$OUT_DIR/cora-$method-70-real-on-cpu" --device cuda --real-data cpu --quiet --overwrite
+  graphdistill evaluate graph --dataset cora --data-root "$DATA_ROOT" --condensed "$OUT_DIR/cora-$method-70-real-on-cpu" \
+    --runs 2 --device cuda --real-data cpu --quiet --json | tail -n 1
 done
 start=$(date +%s.%N)
 graphdistill condense recsys --dataset ml-100k-fixed --data-root "$DATA_ROOT" --method distill-cf --users 50 --seed 0 \

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from graphdistill.core.runinfo import real_data_device
 from graphdistill.core.seed import seed_everything
 
 
@@ -54,6 +55,9 @@ class RunOptions:
         seed: the run's seed; :meth:`Method.condense` seeds every global generator with it, and
             :meth:`generator` / :meth:`numpy_generator` give the method's own generators from it.
         device: where the method computes.
+        real_data: where the real data lives (``auto|cpu|same``, see
+            :func:`~graphdistill.core.runinfo.real_data_device`); methods that can move batches per step ask
+            :meth:`real_data_device`, the others keep the data on ``device``.
         checkpoint_path: where :func:`~graphdistill.core.run_bilevel` writes its state (``None``: no checkpoints).
         resume: continue from ``checkpoint_path`` if it exists.
         progress: show progress bars.
@@ -64,6 +68,7 @@ class RunOptions:
 
     seed: int = 0
     device: torch.device = torch.device("cpu")
+    real_data: str = "auto"
     checkpoint_path: str | os.PathLike | None = None
     resume: bool = False
     progress: bool = True
@@ -75,6 +80,10 @@ class RunOptions:
         if self.callback is None:
             return None
         return lambda epoch, loss: self.callback(epoch, loss, synthetic)
+
+    def real_data_device(self, nbytes: int) -> torch.device:
+        """Where real data of ``nbytes`` bytes lives while this run computes on ``device``."""
+        return real_data_device(nbytes, self.device, self.real_data)
 
     def generator(self, offset: int = 0) -> torch.Generator:
         """A CPU torch generator seeded from the run seed (``offset`` separates independent streams)."""

@@ -28,7 +28,8 @@ from graphdistill.core.errors import InputError
 from graphdistill.core.method import Condensed, Method, RunOptions
 from graphdistill.core.output import check_output, output_modality, partial_directory, partial_path
 from graphdistill.core.registry import Registry
-from graphdistill.core.runinfo import environment, peak_device_mib, peak_rss_mib, resolve_device
+from graphdistill.core.runinfo import (REAL_DATA_PLACEMENTS, environment, peak_device_mib, peak_rss_mib,
+                                       resolve_device)
 
 ENTRY_POINT_GROUP = "graphdistill.modalities"
 
@@ -47,6 +48,8 @@ class Modality:
         default_method: ``--method`` when none is given.
         expert_config: the settings class of ``graphdistill experts <name>`` (trajectory buffers), ``None`` where
             the modality builds none; such a modality fills :meth:`build_experts`.
+        places_real_data: the modality's methods and evaluation honour ``--real-data`` (keeping real data on the
+            CPU under an accelerator ``--device``), which its condense and evaluate commands then offer.
     """
 
     name: str = ""
@@ -58,6 +61,7 @@ class Modality:
     datasets: str = ""
     default_method: str = ""
     expert_config: type | None = None
+    places_real_data: bool = False
 
     # -- the parts a modality fills -------------------------------------------------------------------
     @property
@@ -137,6 +141,7 @@ class Modality:
     def configure_condense(self, parser: argparse.ArgumentParser) -> None:
         """Every flag of ``graphdistill condense <name>``."""
         self._common_arguments(parser)
+        self._real_data_argument(parser)
         parser.add_argument("--method", default=self.default_method,
                             help=f"one of: {', '.join(self.methods)} (default: {self.default_method})")
         self.add_condense_arguments(parser)
@@ -160,6 +165,7 @@ class Modality:
     def configure_evaluate(self, parser: argparse.ArgumentParser) -> None:
         """Every flag of ``graphdistill evaluate <name>``."""
         self._common_arguments(parser)
+        self._real_data_argument(parser)
         self.add_evaluate_arguments(parser)
         parser.add_argument("--seed", type=int, default=0, help="seed of the first evaluation run (default 0)")
         parser.add_argument("--json", action="store_true", help="print one JSON object on the last line")
@@ -171,6 +177,13 @@ class Modality:
         self.add_data_arguments(parser)
         parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda:0 (default: cpu)")
         parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    def _real_data_argument(self, parser: argparse.ArgumentParser) -> None:
+        if self.places_real_data:
+            parser.add_argument("--real-data", choices=REAL_DATA_PLACEMENTS, default="auto",
+                                help="with an accelerator --device, where the real data lives: auto (there when it "
+                                     "takes at most half its free memory, else on the CPU, each step's batch moved), "
+                                     "cpu, same (default auto)")
 
     def check_requirements(self, args: argparse.Namespace) -> None:
         for module, extra in self.requirements(args):
@@ -209,8 +222,8 @@ class Modality:
         budget = self.resolve_budget(data, args)
         digest = self.digest(data)
         records: list[dict[str, Any]] = []
-        run = RunOptions(seed=args.seed, device=device, resume=args.resume, progress=not args.quiet,
-                         callback=self.epoch_callback(data, args, records),
+        run = RunOptions(seed=args.seed, device=device, real_data=getattr(args, "real_data", "same"), resume=args.resume,
+                         progress=not args.quiet, callback=self.epoch_callback(data, args, records),
                          # Method.condense adds the config, budget and seed (the one fingerprint rule).
                          fingerprint={"modality": self.name, "method": args.method, "dataset": args.dataset,
                                       "device": str(device), "data": digest})

@@ -44,6 +44,38 @@ def environment(device: torch.device | None = None) -> dict[str, Any]:
     return info
 
 
+REAL_DATA_PLACEMENTS = ("auto", "cpu", "same")
+
+
+def real_data_device(nbytes: int, device: torch.device, placement: str = "auto", share: float = 0.5) -> torch.device:
+    """Where a method computing on ``device`` keeps real data of ``nbytes`` bytes.
+
+    ``same``: on ``device``. ``cpu``: on the CPU, the method moving what each step needs to ``device``.
+    ``auto``: on ``device`` when that is not an accelerator with less free memory than ``nbytes / share``, else on
+    the CPU (said on stderr): a graph of ogbn-products' size does not fit next to its training on a small GPU.
+
+    Raises:
+        InputError: an unknown ``placement``.
+    """
+    from graphdistill.core.errors import InputError
+
+    if placement not in REAL_DATA_PLACEMENTS:
+        raise InputError(f"unknown real-data placement {placement!r}; choose one of {', '.join(REAL_DATA_PLACEMENTS)}")
+    if device.type == "cpu" or placement == "same":
+        return device
+    if placement == "cpu":
+        return torch.device("cpu")
+    if device.type != "cuda":
+        return device
+    free, _ = torch.cuda.mem_get_info(device)
+    if nbytes <= share * free:
+        return device
+    print(f"graphdistill: the real data ({nbytes / 2**30:.2f} GiB) would take more than {share:.0%} of {device}'s free "
+          f"memory ({free / 2**30:.2f} GiB); it stays on the CPU and each step's batch moves to {device}",
+          file=sys.stderr)
+    return torch.device("cpu")
+
+
 def resolve_device(name: str) -> torch.device:
     """Parse ``--device``; a CUDA device that is not there is an input error, not a crash."""
     from graphdistill.core.errors import InputError

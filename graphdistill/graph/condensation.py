@@ -18,19 +18,20 @@ from graphdistill.graph.synthetic import SyntheticGraph
 
 
 def start_from_real_nodes(graph: NodeGraph, budget: Budget, run: RunOptions, structure: bool = False,
-                          pge_hidden: int = 128, pge_layers: int = 3, init_hops: int = 0
-                          ) -> tuple[NodeGraph, SyntheticGraph, dict[int, int]]:
+                          pge_hidden: int = 128, pge_layers: int = 3, init_hops: int = 0,
+                          real_device: torch.device | None = None) -> tuple[NodeGraph, SyntheticGraph, dict[int, int]]:
     """GCond's allocation of ``budget`` to classes, a synthetic graph started from random real training nodes of
-    each class (drawn from the run's generator), and the real graph, both on ``run.device``.
+    each class (drawn from the run's generator) on ``run.device``, and the real graph on ``real_device`` (default
+    ``run.device``; a method that moves its batches per step may keep it on the CPU).
 
     ``init_hops > 0`` starts the synthetic rows from those nodes' propagated features ``(A_hat^init_hops X)[picked]``
     instead of their raw features ``X[picked]``."""
     allocation = allocate_labels(graph.y[graph.train_idx].cpu(), budget.nodes)
     picked = sample_per_class(graph.y[graph.train_idx].cpu(), allocation, run.generator())
-    graph = graph.to(run.device)
-    rows = graph.train_idx[picked.to(run.device)]
+    graph = graph.to(real_device or run.device)
+    rows = graph.train_idx[picked.to(graph.y.device)]
     features = propagate_rows(graph.operators(), graph.x, init_hops, rows) if init_hops else graph.feature_rows(rows)
-    synthetic = SyntheticGraph(features, labels_from_allocation(allocation), structure, pge_hidden,
+    synthetic = SyntheticGraph(features.to(run.device), labels_from_allocation(allocation), structure, pge_hidden,
                                pge_layers).to(run.device)
     return graph, synthetic, allocation
 

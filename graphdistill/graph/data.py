@@ -66,6 +66,14 @@ class NodeGraph:
         """Dense ``(k, F)`` features of the nodes ``rows (k,)``."""
         return dense(at_rows(self.x, rows))
 
+    def memory_bytes(self) -> int:
+        """Bytes the graph takes on a device: its tensors plus the CSR normalised adjacency its models build
+        (12 bytes an edge and 8 a node)."""
+        features = [self.x.crow_indices(), self.x.col_indices(), self.x.values()] \
+            if self.x.layout == torch.sparse_csr else [self.x]
+        tensors = features + [self.edge_index, self.y, self.train_idx, self.val_idx, self.test_idx]
+        return sum(t.numel() * t.element_size() for t in tensors) + 12 * self.edge_index.shape[1] + 8 * self.num_nodes
+
     def operators(self) -> GraphOperators:
         """The normalised adjacency operators of this (undirected) graph, symmetric ones stored once."""
         return GraphOperators(self.adjacency(), symmetric=True)

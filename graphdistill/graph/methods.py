@@ -130,13 +130,16 @@ class GraphGradientMatching:
         self.graph = graph
         self.num_features, self.num_classes = graph.num_features, graph.num_classes
         self.mine = distributed.owned(len(allocation))
-        self.all_classes = torch.tensor(list(allocation), device=graph.y.device)
-        self.real_y = graph.y[graph.train_idx]
+        self.device = synthetic.labels.device  # where matching computes; the real graph may stay on the CPU
+        self.all_classes = torch.tensor(list(allocation), device=self.device)
+        self.real_y = graph.y[graph.train_idx].to(self.device)
         self.syn_weights = _class_mean_weights(synthetic.labels, self.all_classes[self.mine])
-        counts = torch.tensor(list(allocation.values()), dtype=torch.float32, device=graph.y.device)
+        counts = torch.tensor(list(allocation.values()), dtype=torch.float32, device=self.device)
         self.class_weights = (counts / counts.max())[self.mine]
         if config.matching_model == "sgc":
-            self.real_features = propagate_rows(graph.operators(), graph.x, config.hops, graph.train_idx)
+            # (n_train, F) even when the graph is far larger: computed where the graph is, kept where matching runs
+            real_features = propagate_rows(graph.operators(), graph.x, config.hops, graph.train_idx)
+            self.real_features = real_features.to(self.device)
         elif config.real_batch:
             self.sampler = NeighbourSampler(graph.edge_index, graph.num_nodes, config.fanouts)
         if config.real_batch:
@@ -162,12 +165,14 @@ class GraphGradientMatching:
         weights = _class_mean_weights(y, self.all_classes)[:, block]
         if self.config.matching_model == "sgc":
             return (self.real_features[picked[block]],), y[block], weights, None
-        subgraph = self.sampler.sample(self.graph.train_idx[picked])  # all seeds: the same draws on every rank
-        args = (self.graph.feature_rows(subgraph.nodes), GraphOperators(subgraph.adjacency()))
+        # all seeds: the same draws on every rank
+        subgraph = self.sampler.sample(self.graph.train_idx[picked.to(self.graph.y.device)])
+        args = (self.graph.feature_rows(subgraph.nodes).to(self.device),
+                GraphOperators(subgraph.adjacency().to(self.device)))
         return args, y[block], weights, block
 
     def new_model(self) -> nn.Module:
-        device = self.real_y.device
+        device = self.device
         if self.config.matching_model == "sgc":
             return nn.Sequential(nn.Linear(self.num_features, self.num_classes), nn.LogSoftmax(dim=-1)).to(device)
         return GCN(self.num_features, self.config.hidden, self.num_classes, dropout=0.0).to(device)
@@ -206,9 +211,12 @@ def _allocation(graph: NodeGraph, budget: Budget) -> dict[int, int]:
 
 def condense_gradient_matching(graph: NodeGraph, budget: Budget, config: GradientMatchingConfig,
                                run: RunOptions) -> Condensed:
-    """GCond / GCond-X / DosCond, depending on ``config``."""
+    """GCond / GCond-X / DosCond, depending on ``config``. The real graph stays on the CPU when ``run`` says so,
+    except for full-batch GCN matching, which runs its model on the whole graph."""
+    whole_graph_model = config.matching_model == "gcn" and not config.real_batch
+    real_device = run.device if whole_graph_model else run.real_data_device(graph.memory_bytes())
     graph, synthetic, allocation = start_from_real_nodes(graph, budget, run, config.structure, config.pge_hidden,
-                                                         config.pge_layers, config.init_hops)
+                                                         config.pge_layers, config.init_hops, real_device)
     optimizers = {"features": torch.optim.Adam([synthetic.features], lr=config.lr_feat)}
     phases: tuple[tuple[str, int], ...] = ()
     if config.structure:
@@ -246,7 +254,7 @@ def condense_coreset(graph: NodeGraph, budget: Budget, config: CoresetConfig, ru
     """Random / herding / k-center nodes of each class, with the subgraph they induce."""
     allocation = _allocation(graph, budget)
     train_labels = graph.y[graph.train_idx].cpu()
-    graph = graph.to(run.device)
+    graph = graph.to(run.real_data_device(graph.memory_bytes()))  # its embedding GCN trains where the graph is
     info: dict[str, Any] = {"allocation": {str(c): n for c, n in allocation.items()}}
     if config.strategy == "random":
         picked = sample_per_class(train_labels, allocation, run.generator())

@@ -12,6 +12,7 @@ from graphdistill.core.errors import InputError
 from graphdistill.core.method import Condensed, Method, data_digest
 from graphdistill.core.modality import Modality
 from graphdistill.core.registry import Registry
+from graphdistill.core.runinfo import real_data_device
 from graphdistill.graph.budget import Budget, allocate_labels, labels_from_allocation, resolve_budget
 from graphdistill.graph.data import NodeGraph, load_node_graph
 from graphdistill.graph.io import (GRAPH_FILE, is_propagation_matrix, load_condensed, read_condensed, read_external,
@@ -33,6 +34,7 @@ class NodeGraphs(Modality):
                 "csbm-arxiv, csbm-products, csbm:key=value,... (generated, cached) or file:PATH (.pt or .npz)")
     default_method = "gcond"
     expert_config = ExpertConfig
+    places_real_data = True
 
     @property
     def methods(self) -> Registry[Method]:
@@ -159,7 +161,9 @@ class NodeGraphs(Modality):
         elif args.feat:
             x, adj, y = read_external(args.feat, args.adj, args.labels)
             propagation = False
-        graph = self.load_data(args, root).to(device)
+        graph = self.load_data(args, root)
+        # the models are scored on the whole real graph: they train where it is
+        graph = graph.to(real_data_device(graph.memory_bytes(), device, args.real_data))
         progress = not args.quiet
         if args.whole:
             return evaluate_whole(graph, config, progress=progress)

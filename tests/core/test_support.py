@@ -61,3 +61,18 @@ def test_class_slices_and_per_class_sampling():
     assert pool[picked].tolist() == [1, 1, 0, 0, 0] and len(set(picked.tolist())) == 5
     with pytest.raises(InputError, match="class 2 has 1"):
         sample_per_class(pool, {2: 2})
+
+
+def test_real_data_stays_on_the_cpu_when_it_would_crowd_the_accelerator(monkeypatch, capsys):
+    from graphdistill.core.runinfo import real_data_device
+
+    cuda, cpu = torch.device("cuda", 0), torch.device("cpu")
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (4 * 2**30, 80 * 2**30))  # 4 GiB free
+    assert real_data_device(2 * 2**30, cuda) == cuda  # half of the free memory: fits
+    assert capsys.readouterr().err == ""
+    assert real_data_device(2 * 2**30 + 1, cuda) == cpu
+    assert "stays on the CPU" in capsys.readouterr().err
+    assert real_data_device(3 * 2**30, cuda, "same") == cuda and real_data_device(1, cuda, "cpu") == cpu
+    assert real_data_device(10**15, cpu) == cpu
+    with pytest.raises(InputError, match="placement"):
+        real_data_device(1, cuda, "gpu")

@@ -218,6 +218,7 @@ def test_sparse_features_stay_sparse_and_condense_as_dense_ones(cora, tmp_path):
     sparse = load_node_graph(f"file:{tmp_path / 'cora.pt'}")
     assert sparse.x.layout == torch.sparse_csr and sparse.x.values().numel() == cora.x.count_nonzero()
     assert sparse.training_subgraph().x.layout == torch.sparse_csr
+    assert sparse.memory_bytes() < cora.memory_bytes() / 10  # what placing it on a device costs
     torch.testing.assert_close(propagate_rows(sparse.operators(), sparse.x, 2, sparse.train_idx),
                                propagate_rows(cora.operators(), cora.x, 2, cora.train_idx), atol=1e-6, rtol=0)
     assert torch.equal(sparse.feature_rows(cora.val_idx[:7]), cora.x[cora.val_idx[:7]])
