@@ -222,8 +222,9 @@ class Modality:
         budget = self.resolve_budget(data, args)
         digest = self.digest(data)
         records: list[dict[str, Any]] = []
-        run = RunOptions(seed=args.seed, device=device, real_data=getattr(args, "real_data", "same"), resume=args.resume,
-                         progress=not args.quiet, callback=self.epoch_callback(data, args, records),
+        run = RunOptions(seed=args.seed, device=device, real_data=getattr(args, "real_data", "same"),
+                         resume=args.resume, progress=not args.quiet,
+                         callback=self.epoch_callback(data, args, records),
                          # Method.condense adds the config, budget and seed (the one fingerprint rule).
                          fingerprint={"modality": self.name, "method": args.method, "dataset": args.dataset,
                                       "device": str(device), "data": digest})

@@ -276,7 +276,8 @@ def condense_coreset(graph: NodeGraph, budget: Budget, config: CoresetConfig, ru
     nodes = graph.train_idx.cpu()[picked]
     adj = graph.to("cpu").induced_adjacency(nodes)
     info["selected_nodes"] = nodes.tolist()
-    return Condensed({"x": graph.feature_rows(nodes.to(graph.x.device)).cpu(), "adj": adj, "y": graph.y.cpu()[nodes]}, info)
+    features = graph.feature_rows(nodes.to(graph.x.device)).cpu()
+    return Condensed({"x": features, "adj": adj, "y": graph.y.cpu()[nodes]}, info)
 
 
 METHODS: Registry[Method] = Registry("method")
