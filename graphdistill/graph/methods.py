@@ -63,8 +63,9 @@ class GradientMatchingConfig:
         fanouts: with ``real_batch`` and the ``gcn`` matching model, the neighbours sampled per layer around the
             drawn nodes (GCond's ``[15, 8]``), so a step never touches the whole graph.
         init_hops: start the synthetic features from the drawn real nodes' ``A_hat^init_hops X`` rows instead of
-            their raw features (0, GCond's start). For a graph without edges, ``hops`` makes each synthetic node's
-            SGC input equal to its real node's, so matching starts from a coreset in the space it matches in.
+            their raw features (0, GCond's start). For a graph without edges, ``init_hops = hops`` makes each
+            synthetic node's SGC input equal to its real node's, so matching starts from a coreset in the space it
+            matches in.
         checkpoint_every: epochs between checkpoints (used with ``--out``; enables ``--resume``).
     """
 
