@@ -51,6 +51,31 @@ def test_coresets_pick_allocated_training_nodes_with_their_subgraph(cora, strate
     assert torch.equal(result.data["adj"], dense[nodes][:, nodes])
 
 
+def test_herding_and_kcenter_train_their_embedding_gcn_once_per_graph_and_seed(cora, tmp_path, monkeypatch):
+    monkeypatch.setenv("GRAPHDISTILL_CACHE", str(tmp_path))
+    options = RunOptions(seed=3, progress=False)
+    herding = CoresetConfig(strategy="herding", iterations=20)
+    first = METHODS["herding"].condense(cora, resolve_budget(cora, 14), herding, options)
+    assert first.meta["embeddings_cached"] is False
+    assert len(list((tmp_path / "coreset-embeddings").glob("*.pt"))) == 1
+    again = METHODS["herding"].condense(cora, resolve_budget(cora, 14), herding, options)
+    assert again.meta["embeddings_cached"] is True
+    assert again.meta["selected_nodes"] == first.meta["selected_nodes"]
+    assert again.meta["embedding_model_val_acc"] == first.meta["embedding_model_val_acc"]
+    # another budget and k-center reuse it; a cold cache gives k-center the same nodes
+    larger = METHODS["herding"].condense(cora, resolve_budget(cora, 28), herding, options)
+    kcenter = CoresetConfig(strategy="kcenter", iterations=20)
+    warm = METHODS["kcenter"].condense(cora, resolve_budget(cora, 14), kcenter, options)
+    assert larger.meta["embeddings_cached"] and warm.meta["embeddings_cached"]
+    assert set(first.meta["selected_nodes"]) <= set(larger.meta["selected_nodes"])
+    monkeypatch.setenv("GRAPHDISTILL_CACHE", str(tmp_path / "cold"))
+    cold = METHODS["kcenter"].condense(cora, resolve_budget(cora, 14), kcenter, options)
+    assert cold.meta["embeddings_cached"] is False and cold.meta["selected_nodes"] == warm.meta["selected_nodes"]
+    # another seed trains anew
+    other_seed = METHODS["herding"].condense(cora, resolve_budget(cora, 14), herding, RunOptions(seed=4, progress=False))
+    assert other_seed.meta["embeddings_cached"] is False
+
+
 def test_fidelity_on_gcond_released_cora_graph(cora, data_root):
     """GCond's own condensed Cora graph (70 nodes, seed 0) under GCond's Table-3 protocol."""
     from graphdistill.graph.budget import allocate_labels, labels_from_allocation
