@@ -14,20 +14,17 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from graphdistill.core import distributed
-from graphdistill.core.atomic import atomic_torch_save, load_torch_file
-from graphdistill.core.coreset import herding, kcenter
-from graphdistill.core.data_root import cache_dir
 from graphdistill.core.errors import InputError
 from graphdistill.core.gradients import weighted_nll_gradients
 from graphdistill.core.loop import BilevelSchedule, run_bilevel
 from graphdistill.core.matching import GRADIENT_METRICS, batched_gradient_distance
-from graphdistill.core.method import Condensed, Method, RunOptions, data_digest, fingerprint_digest
+from graphdistill.core.method import Condensed, Method, RunOptions
 from graphdistill.core.registry import Registry
-from graphdistill.core.synthetic import sample_per_class
 from graphdistill.graph.budget import Budget, allocate_labels
-from graphdistill.graph.condensation import export, start_from_real_nodes, validation_selector
+from graphdistill.graph.condensation import (CORESET_STRATEGIES, export, pick_training_nodes, start_from_real_nodes,
+                                             validation_selector)
 from graphdistill.graph.data import NodeGraph
-from graphdistill.graph.evaluate import EvalConfig, RealGraphView, fit_with_validation
+from graphdistill.graph.evaluate import RealGraphView
 from graphdistill.graph.gcdm import GCDMConfig, condense_gcdm
 from graphdistill.graph.gdem import GDEMConfig, condense_gdem
 from graphdistill.graph.geom import GEOMConfig, condense_geom
@@ -249,54 +246,17 @@ class CoresetConfig:
     iterations: int = 600
 
     def __post_init__(self) -> None:
-        if self.strategy not in ("random", "herding", "kcenter"):
+        if self.strategy not in CORESET_STRATEGIES:
             raise InputError(f"unknown coreset strategy {self.strategy!r}")
-
-
-def coreset_embeddings(graph: NodeGraph, config: CoresetConfig, run: RunOptions) -> tuple[Tensor, float, bool]:
-    """``(embeddings (n_train, C), validation accuracy, read from the cache)``: the outputs on the training nodes of
-    GCond's coreset GCN trained on the whole graph.
-
-    The GCN depends on the graph, the seed, its settings and the device kind, not on the budget or on herding
-    against k-center, so it is trained once per such key and its embeddings are cached under
-    :func:`~graphdistill.core.data_root.cache_dir` (on a large graph training it is most of a coreset's cost)."""
-    key = fingerprint_digest({"graph": data_digest(graph.x, graph.edge_index, graph.y, graph.train_idx, graph.val_idx),
-                              "seed": run.seed, "device": graph.x.device.type, "hidden": config.hidden,
-                              "dropout": config.dropout, "iterations": config.iterations})
-    path = cache_dir() / "coreset-embeddings" / f"{key[:32]}.pt"
-    cached = load_torch_file(path, "cached coreset embeddings") if path.is_file() else None
-    if cached is not None and cached.get("key") == key:
-        return cached["embeddings"], cached["val_acc"], True
-    real = RealGraphView(graph)
-    eval_config = EvalConfig(hidden=config.hidden, dropout=config.dropout, iterations=config.iterations)
-    model, val = fit_with_validation(eval_config, real, real.x, real.ops, graph.y[graph.train_idx], graph.train_idx)
-    with torch.no_grad():
-        embeddings = model(real.x, real.ops)[graph.train_idx].cpu()
-    try:
-        atomic_torch_save({"key": key, "embeddings": embeddings, "val_acc": val}, path)
-    except OSError:  # a read-only cache only costs the next run the training
-        pass
-    return embeddings, val, False
 
 
 def condense_coreset(graph: NodeGraph, budget: Budget, config: CoresetConfig, run: RunOptions) -> Condensed:
     """Random / herding / k-center nodes of each class, with the subgraph they induce."""
     allocation = _allocation(graph, budget)
-    train_labels = graph.y[graph.train_idx].cpu()
     graph = graph.to(run.real_data_device(graph.memory_bytes()))  # its embedding GCN trains where the graph is
     info: dict[str, Any] = {"allocation": {str(c): n for c, n in allocation.items()}}
-    if config.strategy == "random":
-        picked = sample_per_class(train_labels, allocation, run.generator())
-    else:
-        embeddings, info["embedding_model_val_acc"], info["embeddings_cached"] = coreset_embeddings(graph, config, run)
-        select = herding if config.strategy == "herding" else kcenter
-        parts = []
-        for cls, count in allocation.items():
-            pool = torch.nonzero(train_labels == cls).flatten()
-            if count > len(pool):
-                raise InputError(f"class {cls} has {len(pool)} training nodes but {count} were allocated")
-            parts.append(pool[select(embeddings[pool], count)])
-        picked = torch.cat(parts)
+    picked = pick_training_nodes(graph, allocation, config.strategy, run, config.hidden, config.dropout,
+                                 config.iterations, info)
     nodes = graph.train_idx.cpu()[picked]
     adj = graph.to("cpu").induced_adjacency(nodes)
     info["selected_nodes"] = nodes.tolist()
@@ -307,7 +267,7 @@ def condense_coreset(graph: NodeGraph, budget: Budget, config: CoresetConfig, ru
 METHODS: Registry[Method] = Registry("method")
 for _name in ("gcond", "gcond-x", "doscond"):
     METHODS.register(_name)(Method(GradientMatchingConfig, condense_gradient_matching))
-for _name in ("random", "herding", "kcenter"):
+for _name in CORESET_STRATEGIES:
     METHODS.register(_name)(Method(CoresetConfig, condense_coreset))
 METHODS.register("gc-sntk")(Method(GCSNTKConfig, condense_gcsntk))
 METHODS.register("gcdm")(Method(GCDMConfig, condense_gcdm))

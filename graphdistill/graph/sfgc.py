@@ -27,7 +27,7 @@ from graphdistill.core.progress import progress_bar
 from graphdistill.core.seed import generators_kept, seed_everything
 from graphdistill.core.trajectories import ExpertBuffer, FlatParameters, trajectory_loss, unroll_student
 from graphdistill.graph.budget import Budget
-from graphdistill.graph.condensation import export, start_from_real_nodes, validation_selector
+from graphdistill.graph.condensation import CORESET_STRATEGIES, export, start_from_real_nodes, validation_selector
 from graphdistill.graph.curriculum import SCHEDULERS, curriculum_order, curriculum_share
 from graphdistill.graph.data import NodeGraph
 from graphdistill.graph.evaluate import RealGraphView
@@ -155,6 +155,9 @@ class SFGCConfig(ExpertConfig):
         select_every: every this many iterations train a GCN on the synthetic nodes and keep the best real
             validation accuracy (SFGC keeps the best by a GNTK score instead; 0: the last state).
         checkpoint_every: iterations between checkpoints.
+        start: the real training nodes the synthetic ones start from: ``random`` (default) or ``kcenter`` /
+            ``herding`` on a whole-graph GCN's outputs (the authors' k-center start; see
+            :func:`~graphdistill.graph.condensation.pick_training_nodes`).
     """
 
     experts: str = ""
@@ -167,9 +170,12 @@ class SFGCConfig(ExpertConfig):
     recompute_every: int = 0
     select_every: int = 25
     checkpoint_every: int = 25
+    start: str = "random"
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.start not in CORESET_STRATEGIES:
+            raise InputError(f"unknown start {self.start!r}; choose one of {', '.join(CORESET_STRATEGIES)}")
         if (self.expert_count < 1 or self.iterations < 0 or self.syn_steps < 1 or self.recompute_every < 0
                 or min(self.lr_feat, self.lr_student, self.lr_lr) <= 0):
             raise InputError(f"impossible SFGC settings: {self}")
@@ -276,7 +282,7 @@ def condense_by_trajectories(graph: NodeGraph, budget: Budget, config: SFGCConfi
                              matching: type[TrajectoryMatching]) -> Condensed:
     """The trajectory-matching pipeline (SFGC, GEOM): GCond's start from real nodes, the buffer, ``matching``'s
     synthetic set and optimizers, the loop with validation selection, the export."""
-    graph, start, allocation = start_from_real_nodes(graph, budget, run)
+    graph, start, allocation = start_from_real_nodes(graph, budget, run, start=config.start)
     buffer = open_buffer(graph, config, run.progress)
     model = _expert_model(graph, config.hidden)
     layout = FlatParameters.of(model)

@@ -72,8 +72,29 @@ def test_herding_and_kcenter_train_their_embedding_gcn_once_per_graph_and_seed(c
     cold = METHODS["kcenter"].condense(cora, resolve_budget(cora, 14), kcenter, options)
     assert cold.meta["embeddings_cached"] is False and cold.meta["selected_nodes"] == warm.meta["selected_nodes"]
     # another seed trains anew
-    other_seed = METHODS["herding"].condense(cora, resolve_budget(cora, 14), herding, RunOptions(seed=4, progress=False))
+    other_seed = METHODS["herding"].condense(cora, resolve_budget(cora, 14), herding,
+                                             RunOptions(seed=4, progress=False))
     assert other_seed.meta["embeddings_cached"] is False
+
+
+def test_trajectory_methods_can_start_from_kcenter_nodes(cora, tmp_path, monkeypatch):
+    from graphdistill.core.errors import InputError
+    from graphdistill.graph.condensation import start_from_real_nodes
+    from graphdistill.graph.sfgc import SFGCConfig
+
+    monkeypatch.setenv("GRAPHDISTILL_CACHE", str(tmp_path))
+    budget, options = resolve_budget(cora, 21), RunOptions(seed=2, progress=False)
+    random_state = torch.get_rng_state()
+    _, synthetic, _ = start_from_real_nodes(cora, budget, options, start="kcenter")
+    # training the embedding GCN leaves the caller's random stream where it was
+    assert torch.equal(torch.get_rng_state(), random_state)
+    coreset = METHODS["kcenter"].condense(cora, budget, CoresetConfig(strategy="kcenter"), options)
+    assert coreset.meta["embeddings_cached"]
+    assert torch.equal(synthetic.features, coreset.data["x"]) and torch.equal(synthetic.labels, coreset.data["y"])
+    _, drawn, _ = start_from_real_nodes(cora, budget, options)
+    assert not torch.equal(drawn.features, synthetic.features)
+    with pytest.raises(InputError, match="unknown start 'centre'"):
+        SFGCConfig(start="centre")
 
 
 def test_fidelity_on_gcond_released_cora_graph(cora, data_root):
