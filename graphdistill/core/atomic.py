@@ -9,7 +9,7 @@ import signal
 import tempfile
 from collections import Counter
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import torch
 
@@ -61,6 +61,20 @@ def load_torch_file(path: str | os.PathLike, what: str) -> Any:
     except Exception as exc:  # truncated, foreign or pickled-object files: say which file and what it is not
         raise InputError(f"unreadable {what} file {path}: not a tensor file written by torch.save "
                          f"({type(exc).__name__}: {describe(exc)})") from exc
+
+
+def cached_torch_file(path: str | os.PathLike, key: str, what: str, compute: Callable[[], dict[str, Any]],
+                      key_field: str = "key") -> tuple[dict[str, Any], bool]:
+    """``(tensors, read from the file)``: the dict stored at ``path`` when its ``key_field`` entry is ``key``, else
+    ``compute()`` with that entry added, saved there atomically. The save is best effort: a read-only cache only
+    costs the next call the computation."""
+    stored = load_torch_file(path, what) if Path(path).is_file() else None
+    if stored is not None and stored.get(key_field) == key:
+        return stored, True
+    stored = {**compute(), key_field: key}
+    with contextlib.suppress(OSError):
+        atomic_torch_save(stored, path)
+    return stored, False
 
 
 def read_output(path: str | os.PathLike, file_name: str, what: str) -> tuple[Path, Any, dict[str, Any]]:

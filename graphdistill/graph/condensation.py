@@ -8,7 +8,7 @@ from typing import Any, Callable
 import torch
 from torch import Tensor
 
-from graphdistill.core.atomic import atomic_torch_save, load_torch_file
+from graphdistill.core.atomic import cached_torch_file
 from graphdistill.core.coreset import herding, kcenter
 from graphdistill.core.data_root import cache_dir
 from graphdistill.core.errors import InputError
@@ -39,23 +39,20 @@ def coreset_embeddings(graph: NodeGraph, run: RunOptions, hidden: int = 256, dro
     key = fingerprint_digest({"graph": data_digest(graph.x, graph.edge_index, graph.y, graph.train_idx, graph.val_idx),
                               "seed": run.seed, "device": graph.x.device.type, "hidden": hidden,
                               "dropout": dropout, "iterations": iterations})
-    path = cache_dir() / "coreset-embeddings" / f"{key[:32]}.pt"
-    cached = load_torch_file(path, "cached coreset embeddings") if path.is_file() else None
-    if cached is not None and cached.get("key") == key:
-        return cached["embeddings"], cached["val_acc"], True
-    real = RealGraphView(graph)
-    accelerators = [graph.x.device] if graph.x.device.type == "cuda" else []
-    with torch.random.fork_rng(devices=accelerators):
-        torch.manual_seed(run.seed)
-        model, val = fit_with_validation(EvalConfig(hidden=hidden, dropout=dropout, iterations=iterations), real,
-                                         real.x, real.ops, graph.y[graph.train_idx], graph.train_idx)
-    with torch.no_grad():
-        embeddings = model(real.x, real.ops)[graph.train_idx].cpu()
-    try:
-        atomic_torch_save({"key": key, "embeddings": embeddings, "val_acc": val}, path)
-    except OSError:  # a read-only cache only costs the next run the training
-        pass
-    return embeddings, val, False
+
+    def train() -> dict[str, Any]:
+        real = RealGraphView(graph)
+        accelerators = [graph.x.device] if graph.x.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=accelerators):
+            torch.manual_seed(run.seed)
+            model, val = fit_with_validation(EvalConfig(hidden=hidden, dropout=dropout, iterations=iterations), real,
+                                             real.x, real.ops, graph.y[graph.train_idx], graph.train_idx)
+        with torch.no_grad():
+            return {"embeddings": model(real.x, real.ops)[graph.train_idx].cpu(), "val_acc": val}
+
+    stored, cached = cached_torch_file(cache_dir() / "coreset-embeddings" / f"{key[:32]}.pt", key,
+                                       "cached coreset embeddings", train)
+    return stored["embeddings"], stored["val_acc"], cached
 
 
 def pick_training_nodes(graph: NodeGraph, allocation: dict[int, int], strategy: str, run: RunOptions,

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from graphdistill.core.atomic import atomic_torch_save, load_torch_file
+from graphdistill.core.atomic import cached_torch_file
 from graphdistill.core.config import build_config, parse_overrides
 from graphdistill.core.data_root import cache_dir
 from graphdistill.core.errors import InputError
@@ -168,13 +168,8 @@ def load_csbm(name: str, split: str | None = None, split_seed: int = 0, progress
     unless ``split`` is given."""
     spec = parse_csbm(name)
     path = cache_dir() / "csbm" / f"{spec.key()}.pt"
-    tensors = load_torch_file(path, "cached csbm graph") if path.is_file() else None
-    if tensors is None or tensors.get("spec") != spec.text():
-        tensors = {**generate_csbm(spec, progress), "spec": spec.text()}
-        try:
-            atomic_torch_save(tensors, path)
-        except OSError:  # a read-only cache only costs the next run a regeneration
-            pass
+    tensors, _ = cached_torch_file(path, spec.text(), "cached csbm graph", lambda: generate_csbm(spec, progress),
+                                   key_field="spec")
     return build_node_graph(name.lower(), tensors["x"], tensors["edges"], tensors["y"], name,
                             split_spec=split or spec.split, split_seed=split_seed,
                             facts={"source": "csbm", "csbm": dataclasses.asdict(spec), "cache": str(path)})
